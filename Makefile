@@ -1,0 +1,40 @@
+# sms_marketing: the two commands a user needs are `make demo` and `make test`.
+PYTHON ?= python3
+DEMO_DB ?= sms_marketing_demo
+PORT ?= 8069
+export DEMO_DB PORT
+
+.PHONY: help install db demo test test-pure test-quick bench-import clean
+
+help:
+	@echo "make demo        install dependencies, create $(DEMO_DB) with demo data, serve http://localhost:$(PORT)"
+	@echo "make test        the whole suite: ruff, pylint-odoo, pure pytest, Odoo suite with tours"
+	@echo "make test-pure   lint and pure-Python tests only (no Odoo: not a substitute for make test)"
+	@echo "make test-quick  pytest-odoo on the already installed $(DEMO_DB) (fast developer loop)"
+	@echo "make bench-import  import benchmark (100,000 rows by default, ROWS=...)"
+
+install:
+	$(PYTHON) -m pip install -q -r requirements-dev.txt
+
+db:
+	$(PYTHON) tools/pg.py
+
+demo: install db
+	$(PYTHON) tools/demo.py
+
+test: db
+	$(PYTHON) tools/run_tests.py
+
+test-pure:
+	$(PYTHON) tools/run_tests.py --pure
+
+# pytest-odoo reuses an installed database (after `make demo`, or any database with the
+# addon installed: make test-quick DEMO_DB=mydb). Tests run in rolled-back transactions.
+test-quick: db
+	$(PYTHON) tools/test_quick.py
+
+bench-import: db
+	$(PYTHON) bench/import_contacts.py
+
+clean:
+	rm -rf .test-logs bench/results

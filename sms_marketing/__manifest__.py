@@ -1,0 +1,33 @@
+{
+    "name": "SMS Marketing",
+    "summary": "Consent-first SMS marketing: clean numbers, consent ledger, tags, "
+    "import without loss, your own gateways",
+    "version": "18.0.1.0.0",
+    "category": "Marketing/SMS Marketing",
+    "sequence": 246,
+    "license": "LGPL-3",
+    "author": "sms_marketing contributors",
+    "website": "https://github.com/sms-marketing/sms_marketing",
+    "depends": ["sms", "phone_validation", "link_tracker", "utm", "contacts"],
+    "external_dependencies": {"python": ["phonenumbers", "requests", "openpyxl"]},
+    "data": [
+        "security/sms_marketing_security.xml",
+        "security/ir.model.access.csv",
+        "data/sms_marketing_data.xml",
+        "views/sms_marketing_tag_views.xml",
+        "views/sms_marketing_consent_views.xml",
+        "views/sms_marketing_locale_views.xml",
+        "views/res_partner_views.xml",
+        "views/res_config_settings_views.xml",
+        "wizards/sms_marketing_consent_wizard_views.xml",
+        "wizards/sms_marketing_import_views.xml",
+        "views/sms_marketing_menus.xml",
+    ],
+    "demo": ["demo/sms_marketing_demo.xml"],
+    "assets": {
+        "web.assets_tests": ["sms_marketing/static/tests/tours/**/*"],
+    },
+    "post_init_hook": "_post_init_hook",
+    "application": True,
+    "installable": True,
+}

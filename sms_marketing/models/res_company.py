@@ -1,0 +1,168 @@
+from odoo import api, fields, models
+from odoo.exceptions import AccessError, ValidationError
+
+# Texts every new company starts with; administrators edit them per language afterwards.
+DEFAULT_OPTOUT_FOOTERS = {
+    "en_US": "Reply STOP to opt out",
+    "zh_CN": "回复TD退订",
+}
+
+
+#: The compliance policy fields, editable by SMS Marketing managers (see ``write``).
+SMS_POLICY_FIELDS = frozenset(
+    {
+        "sms_consent_mode",
+        "sms_quiet_hours",
+        "sms_send_hour_start",
+        "sms_send_hour_end",
+        "sms_frequency_cap_count",
+        "sms_frequency_cap_days",
+        "sms_default_country_id",
+        "sms_locale_ids",
+    }
+)
+
+
+class ResCompany(models.Model):
+    """The SMS compliance policy of a company.
+
+    These values are the single source of truth for consent, quiet hours, frequency capping
+    and number parsing of the company's marketing SMS. Campaigns and automations read them at
+    send time. Administrators edit them in the Settings app; SMS Marketing managers, who are
+    not necessarily administrators, in SMS Marketing > Configuration > Compliance Policy.
+    """
+
+    _inherit = "res.company"
+
+    sms_consent_mode = fields.Selection(
+        [
+            ("opt_in", "Strict opt-in"),
+            ("opt_out", "Opt-out only (soft opt-in)"),
+        ],
+        string="SMS Consent Mode",
+        default="opt_in",
+        required=True,
+        help="Strict opt-in: marketing SMS only reach contacts who explicitly opted in "
+        "(required in China, the EU and for US carriers).\n"
+        "Opt-out only: every contact with a valid mobile number may receive marketing SMS "
+        "until they opt out (soft opt-in, allowed for existing customers in some regions).",
+    )
+    sms_quiet_hours = fields.Boolean(
+        string="Respect Quiet Hours",
+        default=True,
+        help="Hold marketing SMS outside the sending window, in the recipient's time zone.",
+    )
+    sms_send_hour_start = fields.Float(
+        string="Send From",
+        default=8.0,
+        help="Start of the daily sending window, in the recipient's local time.",
+    )
+    sms_send_hour_end = fields.Float(
+        string="Send Until",
+        default=20.0,
+        help="End of the daily sending window, in the recipient's local time.",
+    )
+    sms_frequency_cap_count = fields.Integer(
+        string="Max Marketing SMS",
+        default=4,
+        help="Maximum number of marketing SMS one contact may receive in the rolling window. "
+        "0 disables the cap.",
+    )
+    sms_frequency_cap_days = fields.Integer(
+        string="Rolling Window (days)",
+        default=7,
+    )
+    sms_default_country_id = fields.Many2one(
+        "res.country",
+        string="Default Country for Numbers",
+        default=lambda self: self.env.company.country_id,
+        help="Country used to read phone numbers written without an international prefix, "
+        "for contacts that have no country of their own.",
+    )
+    sms_locale_ids = fields.One2many(
+        "sms.marketing.locale",
+        "company_id",
+        string="SMS Language Texts",
+    )
+
+    @api.constrains("sms_send_hour_start", "sms_send_hour_end")
+    def _check_sms_send_hours(self):
+        for company in self:
+            start, end = company.sms_send_hour_start, company.sms_send_hour_end
+            if not (0 <= start < 24 and 0 < end <= 24):
+                raise ValidationError(self.env._("Sending hours must lie between 00:00 and 24:00."))
+            if start >= end:
+                raise ValidationError(
+                    self.env._(
+                        "The sending window must start before it ends (for example 08:00 to 20:00)."
+                    )
+                )
+
+    @api.constrains("sms_frequency_cap_count", "sms_frequency_cap_days")
+    def _check_sms_frequency_cap(self):
+        for company in self:
+            if company.sms_frequency_cap_count < 0:
+                raise ValidationError(self.env._("The frequency cap cannot be negative."))
+            if company.sms_frequency_cap_days < 1:
+                raise ValidationError(
+                    self.env._("The frequency cap window must be at least one day.")
+                )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        companies = super().create(vals_list)
+        companies._sms_marketing_ensure_locales()
+        return companies
+
+    def write(self, vals):
+        if (
+            vals
+            and not self.env.su
+            and vals.keys() <= SMS_POLICY_FIELDS
+            and self.env.user.has_group("sms_marketing.group_sms_marketing_manager")
+            and not self.env.user.has_group("base.group_erp_manager")
+        ):
+            # SMS Marketing managers own the compliance policy without being allowed to edit
+            # the rest of the company (name, VAT...): limited to the companies they belong
+            # to, the policy fields alone are written as superuser.
+            if self - self.env.user.company_ids:
+                raise AccessError(
+                    self.env._("You can only change the SMS policy of your own companies.")
+                )
+            return super(ResCompany, self.sudo()).write(vals)
+        return super().write(vals)
+
+    def _sms_marketing_ensure_locales(self):
+        """Create the default opt-out footers (English, Simplified Chinese) where missing."""
+        langs = (
+            self.env["res.lang"]
+            .with_context(active_test=False)
+            .search([("code", "in", list(DEFAULT_OPTOUT_FOOTERS))])
+        )
+        values = []
+        for company in self:
+            existing = company.sms_locale_ids.lang_id
+            values += [
+                {
+                    "company_id": company.id,
+                    "lang_id": lang.id,
+                    "optout_footer": DEFAULT_OPTOUT_FOOTERS[lang.code],
+                }
+                for lang in langs - existing
+            ]
+        # sudo: companies are created by administrators, but the hook also runs for users that
+        # may create companies without SMS rights; the footers belong to the company itself.
+        self.env["sms.marketing.locale"].sudo().create(values)
+
+    @api.model
+    def _sms_action_open_policy(self):
+        """Open the current company's SMS compliance policy (menu entry for managers)."""
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("SMS Compliance Policy"),
+            "res_model": "res.company",
+            "res_id": self.env.company.id,
+            "view_mode": "form",
+            "views": [(self.env.ref("sms_marketing.res_company_view_form_sms_policy").id, "form")],
+            "target": "current",
+        }

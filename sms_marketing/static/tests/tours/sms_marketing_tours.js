@@ -1,0 +1,143 @@
+import { registry } from "@web/core/registry";
+
+const CSV = [
+    "Name,Phone,Email,Tags,Consent,Consent Source,Consent Date",
+    "Tour Zhang,138 0013 8801,tour.zhang@example.com,Tour VIP,opt-in,store,2024-02-01",
+    "Tour Li,+86 139 8801 0000,,Tour VIP,退订,,",
+    "Tour Bad,12345,,,,,",
+].join("\n");
+
+/** Put a file in the (hidden) input of a binary field, as a browser file picker would. */
+function uploadFile(selector, content, name, type) {
+    const input = document.querySelector(selector);
+    if (!input) {
+        throw new Error(`No file input at ${selector}`);
+    }
+    const transfer = new DataTransfer();
+    transfer.items.add(new File([content], name, { type }));
+    input.files = transfer.files;
+    input.dispatchEvent(new Event("change", { bubbles: true }));
+}
+
+registry.category("web_tour.tours").add("sms_marketing_import_tour", {
+    steps: () => [
+        {
+            content: "Open the Contacts menu of SMS Marketing",
+            trigger: ".o_menu_sections .dropdown-toggle:contains(Contacts)",
+            run: "click",
+        },
+        {
+            content: "Choose Import Contacts",
+            trigger: ".o-dropdown--menu .dropdown-item:contains(Import Contacts)",
+            run: "click",
+        },
+        {
+            content: "Upload a CSV file",
+            trigger: ".modal .o_field_widget[name=file] .o_select_file_button",
+            run() {
+                uploadFile(
+                    ".modal .o_field_widget[name=file] input[type=file]",
+                    CSV,
+                    "tour_contacts.csv",
+                    "text/csv"
+                );
+            },
+        },
+        {
+            content: "Wait for the file to be loaded",
+            trigger: ".modal .o_field_widget[name=file] .o_clear_file_button",
+        },
+        {
+            content: "Import",
+            trigger: ".modal button[name=action_import]",
+            run: "click",
+        },
+        {
+            content: "Two contacts created",
+            trigger: ".modal .o_field_widget[name=created_count]:contains(2)",
+        },
+        {
+            content: "One row skipped, with its reason",
+            trigger: ".modal .o_field_widget[name=result_line_ids] td:contains(Invalid phone number)",
+        },
+        {
+            content: "The skipped rows can be downloaded",
+            trigger: ".modal button[name=action_download_rejected]",
+        },
+        {
+            content: "Go to the contacts",
+            trigger: ".modal .modal-footer button:contains(See Contacts)",
+            run: "click",
+        },
+        {
+            content: "Search the imported contact",
+            trigger: ".o_searchview_input",
+            run: "edit Tour Zhang",
+        },
+        {
+            content: "Validate the search",
+            trigger: ".o_searchview_input",
+            run: "press Enter",
+        },
+        {
+            content: "The imported contact is listed as opted in",
+            trigger: ".o_list_view .o_data_row:contains(Tour Zhang):contains(Opted In)",
+        },
+    ],
+});
+
+registry.category("web_tour.tours").add("sms_marketing_consent_tour", {
+    steps: () => [
+        {
+            content: "Open the SMS tab of the contact",
+            trigger: ".o_notebook .nav-link:contains(SMS)",
+            run: "click",
+        },
+        {
+            content: "No consent yet",
+            trigger: ".o_field_widget[name=sms_consent_state]:contains(No Consent)",
+        },
+        {
+            content: "Opt the contact in",
+            trigger: "button[name=action_sms_opt_in]",
+            run: "click",
+        },
+        {
+            content: "Give the reason",
+            trigger: ".modal .o_field_widget[name=reason] textarea",
+            run: "edit Agreed on the phone with the tour",
+        },
+        {
+            content: "Confirm",
+            trigger: ".modal button[name=action_apply]",
+            run: "click",
+        },
+        {
+            content: "The contact is opted in",
+            trigger: ".o_field_widget[name=sms_consent_state]:contains(Opted In)",
+        },
+        {
+            content: "The change is in the consent history with its evidence",
+            trigger: ".o_field_widget[name=sms_consent_ids] td:contains(Agreed on the phone with the tour)",
+        },
+        {
+            content: "Opt the contact out again",
+            trigger: "button[name=action_sms_opt_out]",
+            run: "click",
+        },
+        {
+            content: "Give the reason",
+            trigger: ".modal .o_field_widget[name=reason] textarea",
+            run: "edit Replied TD",
+        },
+        {
+            content: "Confirm",
+            trigger: ".modal button[name=action_apply]",
+            run: "click",
+        },
+        {
+            content: "The contact is opted out",
+            trigger: ".o_field_widget[name=sms_consent_state]:contains(Opted Out)",
+        },
+    ],
+});

@@ -1,0 +1,8 @@
+from . import (
+    test_consent,
+    test_import,
+    test_partner_number,
+    test_security,
+    test_settings,
+    test_ui,
+)
