@@ -22,6 +22,7 @@ prefixed with a quote).
 """
 
 import codecs
+import contextlib
 import csv
 import datetime
 import io
@@ -319,6 +320,10 @@ def parse_date(value):
     if isinstance(value, datetime.date):
         return datetime.datetime(value.year, value.month, value.day)
     text = unicodedata.normalize("NFKC", str(value)).strip()
+    if len(text) == 10 and text[4] == "-":
+        # the common ISO case, without trying every pattern
+        with contextlib.suppress(ValueError):
+            return datetime.datetime.fromisoformat(text)
     for pattern in _DATE_PATTERNS:
         try:
             return datetime.datetime.strptime(text, pattern)

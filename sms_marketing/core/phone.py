@@ -18,7 +18,6 @@ time zone derived from the number (used for quiet hours when the partner has non
 
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
 
 import phonenumbers
 import pytz
@@ -78,14 +77,33 @@ def _clean(raw):
 
 
 def _parse(text, region):
+    """Return ``(number, type)`` for a valid number, ``(None, None)`` otherwise."""
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
-        return None
-    return number if phonenumbers.is_valid_number(number) else None
+        return None, None
+    # A number is valid exactly when its type is known (that is how is_valid_number decides),
+    # so one type lookup answers both questions.
+    number_type = phonenumbers.number_type(number)
+    if number_type == PhoneNumberType.UNKNOWN:
+        return None, None
+    return number, number_type
 
 
-@lru_cache(maxsize=65536)
+# Parsing costs tens of microseconds and imports normalise each number several times (the
+# file's text, then the E.164 the contact stores), so results are memoised. A number written
+# with "+" reads the same whatever the default region, hence region-free keys for those.
+_CACHE = {}
+_CACHE_SIZE = 200_000
+_MISSING = object()
+
+
+def _cache_key(raw, default_region):
+    if isinstance(raw, str) and raw.startswith("+"):
+        return raw, None
+    return raw, default_region
+
+
 def normalize(raw, default_region=None):
     """Normalise one raw phone input.
 
@@ -95,35 +113,51 @@ def normalize(raw, default_region=None):
     :return: a :class:`PhoneInfo`; ``None`` when ``raw`` is empty (no number at all, which
         is not the same as an invalid one)
     """
+    key = _cache_key(raw, default_region)
+    try:
+        info = _CACHE.get(key, _MISSING)
+    except TypeError:  # unhashable input: not worth caching
+        return _normalize(raw, default_region)
+    if info is not _MISSING:
+        return info
+    info = _normalize(raw, default_region)
+    if len(_CACHE) >= _CACHE_SIZE:
+        _CACHE.clear()
+    _CACHE[key] = info
+    if info is not None and info.e164:
+        _CACHE[(info.e164, None)] = info
+    return info
+
+
+def _normalize(raw, default_region):
     if not raw:
         return None
     text = _clean(str(raw))
     if not text:
         return None
     region = default_region.upper() if default_region else None
-    number = _parse(text, region)
+    number, number_type = _parse(text, region)
     if number is None:
         digits = "".join(ch for ch in text if ch.isdigit() or ch == "+")
         # "00" is the international prefix in most of the world (China, Europe); accept it even
         # when the default region dials out differently (011 in the US), as people paste it.
         if digits.startswith("00"):
-            number = _parse("+" + digits[2:], None)
+            number, number_type = _parse("+" + digits[2:], None)
         elif digits and not digits.startswith("+") and region is None:
             # No region to read a national number with: try it as international without "+".
-            number = _parse("+" + digits, None)
+            number, number_type = _parse("+" + digits, None)
     if number is None:
         return INVALID_INFO
-    number_type = _TYPE_MAP.get(phonenumbers.number_type(number), OTHER)
     region_code = phonenumbers.region_code_for_number(number)
     return PhoneInfo(
         e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
-        number_type=number_type,
+        number_type=_TYPE_MAP.get(number_type, OTHER),
         region=region_code,
-        time_zone=_time_zone(number, region_code),
+        time_zone=_time_zone(number, number_type, region_code),
     )
 
 
-def _time_zone(number, region_code):
+def _time_zone(number, number_type, region_code):
     """The IANA zone of a number, or ``None`` when the numbering plan leaves it ambiguous.
 
     libphonenumber lists every zone a prefix may belong to (a UK mobile lists Guernsey, the
@@ -131,7 +165,12 @@ def _time_zone(number, region_code):
     several remain (a US toll-free number spans the continent) we return ``None`` rather than
     guess, so quiet hours fall back to an explicit setting instead of a wrong zone.
     """
-    zones = [tz for tz in timezone.time_zones_for_number(number) if tz != _UNKNOWN_TZ]
+    if phonenumbers.is_number_type_geographical(number_type, number.country_code):
+        # Same answer as time_zones_for_number(), without classifying the number again.
+        zones = timezone.time_zones_for_geographical_number(number)
+    else:
+        zones = timezone.time_zones_for_number(number)
+    zones = [tz for tz in zones if tz != _UNKNOWN_TZ]
     if len(zones) > 1:
         national = set(pytz.country_timezones.get(region_code, ()))
         zones = [tz for tz in zones if tz in national] or zones

@@ -1,7 +1,6 @@
 from . import (
     res_company,
     res_config_settings,
-    res_country,
     res_partner,
     sms_marketing_consent,
     sms_marketing_demo,

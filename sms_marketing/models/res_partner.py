@@ -1,16 +1,12 @@
 import logging
+from collections import defaultdict
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL
 
 from ..core import phone as core_phone
-from .sms_marketing_consent import (
-    _LEDGER_TOKEN,
-    _LEDGER_TOKEN_KEY,
-    ACTION_TO_STATE,
-    CONSENT_SOURCES,
-)
+from .sms_marketing_consent import ACTION_TO_STATE, CONSENT_SOURCES
 
 _logger = logging.getLogger(__name__)
 
@@ -99,19 +95,36 @@ class ResPartner(models.Model):
     @api.depends("mobile", "phone", "country_id", "company_id.sms_default_country_id", "tz")
     def _compute_sms_number(self):
         default_region = self.env.company.sms_default_country_id.code
-        for partner in self:
-            region = (
+        infos = {
+            partner: core_phone.first_number(
+                [partner.mobile, partner.phone],
                 partner.country_id.code
                 or partner.company_id.sms_default_country_id.code
-                or default_region
+                or default_region,
             )
-            info = core_phone.first_number([partner.mobile, partner.phone], region)
+            for partner in self
+        }
+        regions = {info.region for info in infos.values() if info and info.region}
+        countries = {
+            country.code: country
+            for country in self.env["res.country"].search([("code", "in", list(regions))])
+        }
+        # Assigning a value to many records at once is one cache update instead of one per
+        # record: group the partners sharing a value (most share a type, country and zone).
+        groups = defaultdict(list)
+        for partner, info in infos.items():
             partner.sms_e164 = info.e164 if info else False
-            partner.sms_number_type = info.number_type if info else False
-            partner.sms_number_country_id = (
-                self.env["res.country"]._sms_get_by_code(info.region) if info else False
+            key = (
+                info.number_type if info else False,
+                countries.get(info and info.region, self.env["res.country"]),
+                partner.tz or (info.time_zone if info else False),
             )
-            partner.sms_tz = partner.tz or (info.time_zone if info else False)
+            groups[key].append(partner.id)
+        for (number_type, country, tz), ids in groups.items():
+            partners = self.browse(ids)
+            partners.sms_number_type = number_type
+            partners.sms_number_country_id = country
+            partners.sms_tz = tz
 
     @api.depends("sms_consent_ids")
     def _compute_sms_consent(self):
@@ -132,11 +145,27 @@ class ResPartner(models.Model):
                 )
             )
             latest = {row[0]: row[1:] for row in self.env.cr.fetchall()}
+        groups = defaultdict(list)
         for partner in self:
-            action, date, source = latest.get(partner._origin.id, (None, False, False))
-            partner.sms_consent_state = ACTION_TO_STATE.get(action, "unknown")
-            partner.sms_consent_date = date
-            partner.sms_consent_source = source
+            groups[latest.get(partner._origin.id, (None, False, False))].append(partner.id)
+        for (action, date, source), ids in groups.items():
+            partners = self.browse(ids)
+            partners.sms_consent_state = ACTION_TO_STATE.get(action, "unknown")
+            partners.sms_consent_date = date
+            partners.sms_consent_source = source
+
+    @api.model
+    def default_get(self, fields_list):
+        # Bulk imports create thousands of partners with the same missing fields; the ORM asks
+        # for their defaults once per record. An import passes a fresh dict in this context
+        # key (see wizards/sms_marketing_import.py) so the answer is computed once per call.
+        memo = self.env.context.get("sms_marketing_defaults_memo")
+        if memo is None:
+            return super().default_get(fields_list)
+        key = tuple(fields_list)
+        if key not in memo:
+            memo[key] = super().default_get(fields_list)
+        return dict(memo[key])
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -198,15 +227,30 @@ class ResPartner(models.Model):
             (``opt_in``, ``request``, ``confirm`` or ``opt_out``), ``source`` (a key of
             ``CONSENT_SOURCES``), optional ``evidence`` (text: reason, message, file and row...)
             and optional ``consent_date`` (datetime when the consent was given; now if empty)
-        :param bool log_blacklist: post the evidence on each blacklist entry's chatter (off
-            for bulk imports, whose evidence is in the ledger)
+        :param bool log_blacklist: also post the evidence on the chatter of each blacklist
+            entry changed (interactive changes; bulk imports keep their evidence in the ledger)
         :return: the ``sms.marketing.consent`` lines created
         """
+        Ledger = self.env["sms.marketing.consent"]
         if not entries:
-            return self.env["sms.marketing.consent"]
+            return Ledger
         valid_sources = dict(CONSENT_SOURCES)
         now = fields.Datetime.now()
-        vals_list = []
+        columns = {
+            name: []
+            for name in (
+                "partner_id",
+                "number",
+                "action",
+                "source",
+                "evidence",
+                "consent_date",
+                "company_id",
+            )
+        }
+        # One recordset for all entries, so number and company are read in one query.
+        partners = self.browse([entry["partner"].id for entry in entries])
+        by_id = {partner.id: partner for partner in partners}
         for entry in entries:
             if entry["action"] not in ACTION_TO_STATE or entry["source"] not in valid_sources:
                 raise UserError(
@@ -216,52 +260,110 @@ class ResPartner(models.Model):
                         origin=entry["source"],
                     )
                 )
-            partner = entry["partner"]
+            partner = by_id[entry["partner"].id]
             consent_date = entry.get("consent_date") or now
             if consent_date > now:
                 raise UserError(self.env._("A consent date cannot be in the future."))
-            vals_list.append(
-                {
-                    "partner_id": partner.id,
-                    "number": partner.sms_e164,
-                    "action": entry["action"],
-                    "source": entry["source"],
-                    "evidence": entry.get("evidence") or False,
-                    "consent_date": consent_date,
-                    "user_id": self.env.uid,
-                    "company_id": (partner.company_id or self.env.company).id,
-                }
+            columns["partner_id"].append(partner.id)
+            columns["number"].append(partner.sms_e164 or None)
+            columns["action"].append(entry["action"])
+            columns["source"].append(entry["source"])
+            columns["evidence"].append(entry.get("evidence") or None)
+            columns["consent_date"].append(consent_date)
+            columns["company_id"].append((partner.company_id or self.env.company).id)
+        # SQL: the ledger is append-only and written here alone (the ORM refuses to create
+        # lines at all), as one statement: imports record 100,000 lines at a time.
+        self.env.cr.execute(
+            SQL(
+                """
+                INSERT INTO sms_marketing_consent
+                       (partner_id, number, action, source, evidence, consent_date, company_id,
+                        user_id, create_uid, write_uid, create_date, write_date)
+                SELECT line.*, %(uid)s, %(uid)s, %(uid)s, %(now)s, %(now)s
+                  FROM unnest(%(partner_id)s::int[], %(number)s::varchar[],
+                              %(action)s::varchar[], %(source)s::varchar[], %(evidence)s::text[],
+                              %(consent_date)s::timestamp[], %(company_id)s::int[]) AS line
+             RETURNING id
+                """,
+                uid=self.env.uid,
+                now=now,
+                **columns,
             )
-        # sudo: users may not write the ledger directly (it is append-only proof); the token
-        # proves the call comes from this method.
-        lines = (
-            self.env["sms.marketing.consent"]
-            .sudo()
-            .with_context(**{_LEDGER_TOKEN_KEY: _LEDGER_TOKEN})
-            .create(vals_list)
         )
-        lines.partner_id._sms_sync_blacklist(
+        lines = Ledger.browse(row[0] for row in self.env.cr.fetchall())
+        # The partners' consent is computed from their lines: tell the ORM they changed.
+        partners.invalidate_recordset(["sms_consent_ids"])
+        partners.modified(["sms_consent_ids"])
+        partners._sms_sync_blacklist(
             message=entries[0].get("evidence") if log_blacklist else None,
         )
-        return lines.sudo(False)
+        return lines
 
     def _sms_sync_blacklist(self, message=None):
-        """Blacklist the numbers of opted-out partners, un-blacklist those who opted back in."""
-        blacklist = (
-            self.env["phone.blacklist"]
-            .sudo()
-            .with_context(mail_create_nolog=True, tracking_disable=not message)
+        """Blacklist the numbers of opted-out partners, un-blacklist those who opted back in.
+
+        :param str message: reason posted on the chatter of the blacklist entries changed
+        """
+        out, back_in = set(), set()
+        for partner in self:
+            if partner.sms_e164 and partner.sms_consent_state == "opted_out":
+                out.add(partner.sms_e164)
+            elif partner.sms_e164 and partner.sms_consent_state == "opted_in":
+                back_in.add(partner.sms_e164)
+        if not (out or back_in):
+            return
+        now = fields.Datetime.now()
+        # SQL: one statement per direction instead of one ORM create per number (bulk imports
+        # opt thousands out at once); numbers are already E.164, as phone.blacklist stores them.
+        self.env["phone.blacklist"].flush_model()
+        self.env.cr.execute(
+            SQL(
+                """
+                INSERT INTO phone_blacklist (number, active, create_uid, write_uid,
+                                             create_date, write_date)
+                SELECT number, TRUE, %(uid)s, %(uid)s, %(now)s, %(now)s
+                  FROM unnest(%(numbers)s::varchar[]) AS number
+                    ON CONFLICT (number) DO UPDATE
+                   SET active = TRUE, write_uid = EXCLUDED.write_uid,
+                       write_date = EXCLUDED.write_date
+                 WHERE NOT phone_blacklist.active
+             RETURNING id
+                """,
+                uid=self.env.uid,
+                now=now,
+                numbers=sorted(out),
+            )
         )
-        # sudo: the blacklist is administrators' data; consent changes by marketing users
-        # (and keyword replies from anonymous senders) must still update it.
-        out = self.filtered(lambda p: p.sms_consent_state == "opted_out" and p.sms_e164)
-        back_in = self.filtered(lambda p: p.sms_consent_state == "opted_in" and p.sms_e164)
-        if out:
-            blacklist._add(list(set(out.mapped("sms_e164"))), message=message)
-        if back_in:
-            listed = blacklist.search([("number", "in", back_in.mapped("sms_e164"))])
-            if listed:
-                blacklist._remove(listed.mapped("number"), message=message)
+        changed = [row[0] for row in self.env.cr.fetchall()]
+        self.env.cr.execute(
+            SQL(
+                """
+                UPDATE phone_blacklist
+                   SET active = FALSE, write_uid = %(uid)s, write_date = %(now)s
+                 WHERE number = ANY(%(numbers)s) AND active
+             RETURNING id
+                """,
+                uid=self.env.uid,
+                now=now,
+                numbers=sorted(back_in),
+            )
+        )
+        changed += [row[0] for row in self.env.cr.fetchall()]
+        blacklist = self.env["phone.blacklist"].browse(changed)
+        self.env["phone.blacklist"].invalidate_model(["active", "write_uid", "write_date"])
+        self.invalidate_recordset(
+            ["phone_sanitized_blacklisted", "phone_blacklisted", "mobile_blacklisted"]
+        )
+        if message and blacklist:
+            # sudo: the blacklist is administrators' data; the reason belongs on it all the
+            # same, for whoever reviews it in Odoo's blacklist screen.
+            for entry in blacklist.sudo().with_context(active_test=False):
+                body = (
+                    self.env._("Blacklisted: %s", message)
+                    if entry.active
+                    else self.env._("Removed from the blacklist: %s", message)
+                )
+                entry.message_post(body=body, subtype_xmlid="mail.mt_note")
 
     # ------------------------------------------------------------------
     # Actions

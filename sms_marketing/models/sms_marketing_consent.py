@@ -25,10 +25,10 @@ class SmsMarketingConsent(models.Model):
 
     Each line records who changed what, when, from which source and with which evidence
     (the inbound message, the imported file and row, the user and reason...). Lines are only
-    created through :meth:`res.partner._sms_consent_record`, which is also the only way a
-    partner's consent state changes (the state is computed from the latest line). Nobody, not
-    even an administrator, edits or deletes lines through the ORM, and a database trigger
-    refuses the same through SQL, so the ledger keeps its value as evidence.
+    written by :meth:`res.partner._sms_consent_apply`, which is also the only way a partner's
+    consent state changes (the state is computed from the latest line). Nobody, not even an
+    administrator, creates, edits or deletes lines through the ORM, and a database trigger
+    refuses edits and deletions through SQL, so the ledger keeps its value as evidence.
     """
 
     _name = "sms.marketing.consent"
@@ -109,18 +109,17 @@ class SmsMarketingConsent(models.Model):
             """
         )
 
+    # Creation is refused to everybody: no super() to call.
     @api.model_create_multi
-    def create(self, vals_list):
-        # Access rights first: users get the usual access error, not a hint about the token.
+    def create(self, vals_list):  # pylint: disable=method-required-super
+        # Access rights first: users get the usual access error.
         self.check_access("create")
-        if self.env.context.get(_LEDGER_TOKEN_KEY) is not _LEDGER_TOKEN:
-            raise UserError(
-                self.env._(
-                    "Consent lines are written by the consent buttons, imports and keyword "
-                    "replies only."
-                )
+        raise UserError(
+            self.env._(
+                "Consent lines are written by the consent buttons, imports and keyword "
+                "replies only."
             )
-        return super().create(vals_list)
+        )
 
     def write(self, vals):
         if not vals:
@@ -135,9 +134,3 @@ class SmsMarketingConsent(models.Model):
         raise UserError(
             self.env._("The consent ledger is append-only: its lines cannot be deleted.")
         )
-
-
-# An object identity cannot be forged through RPC (unlike a context flag), so only code that
-# imports this module can write the ledger.
-_LEDGER_TOKEN = object()
-_LEDGER_TOKEN_KEY = "sms_marketing_consent_token"

@@ -79,8 +79,8 @@ class SmsMarketingDemo(models.AbstractModel):
             [{"name": name, "color": i % 11 + 1} for i, name in enumerate(_TAGS)]
         )
         countries = {
-            code: self.env["res.country"]._sms_get_by_code(code)
-            for code in ["CN", "US", *list(_EU)]
+            country.code: country
+            for country in self.env["res.country"].search([("code", "in", ["CN", "US", *_EU])])
         }
         vals_list = []
         for index in range(count):

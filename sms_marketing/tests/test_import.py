@@ -145,6 +145,17 @@ class TestImport(SmsMarketingCommon):
         self.assertEqual(wizard.created_count, 1)
         self.assertEqual(self.find("+8613800138041").sms_consent_state, "opted_in")
 
+    def test_imported_contacts_follow_their_number_not_the_importer(self):
+        """Quiet hours use the contact's zone: an import by a user in Paris must not give
+        American contacts the Paris time zone (Odoo's default for new contacts)."""
+        self.env.user.tz = "Europe/Paris"
+        self.run_import("Name,Phone\nSF,+1 650 253 0000\nPudong,+86 138 0013 8071\n")
+        sf = self.find("+16502530000")
+        self.assertFalse(sf.tz)
+        self.assertEqual(sf.sms_tz, "America/Los_Angeles")
+        self.assertEqual(sf.sms_number_country_id, self.country_us)
+        self.assertEqual(self.find("+8613800138071").sms_tz, "Asia/Shanghai")
+
     def test_default_country_of_wizard_reads_national_numbers(self):
         self.run_import(
             "Name,Phone\nParis,06 12 34 56 78\n", default_country_id=self.env.ref("base.fr").id
