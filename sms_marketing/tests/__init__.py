@@ -1,5 +1,6 @@
 from . import (
     test_consent,
+    test_i18n,
     test_import,
     test_partner_number,
     test_security,
