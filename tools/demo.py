@@ -48,14 +48,17 @@ def main():
     state = module_state(database)
     if state == "installed":
         print(f"Updating sms_marketing in {database}...", flush=True)
-        step = ["--update=sms_marketing"]
+        steps = [["--update=sms_marketing"]]
     else:
         print(f"Creating {database} with sms_marketing and its demo data...", flush=True)
-        step = ["--init=sms_marketing", "--load-language=zh_CN"]
-    subprocess.run(
-        [*ODOO, f"--database={database}", *step, "--stop-after-init", "--log-level=warn"],
-        check=True,
-    )
+        # Chinese is added in a second step: loaded while creating the database it would
+        # replace English as the only active language.
+        steps = [["--init=sms_marketing"], ["--load-language=zh_CN"]]
+    for step in steps:
+        subprocess.run(
+            [*ODOO, f"--database={database}", *step, "--stop-after-init", "--log-level=warn"],
+            check=True,
+        )
     if not port_free(port):
         sys.exit(f"Port {port} is in use: stop what runs there or set PORT=8070.")
     print(f"\nServing {database} on http://localhost:{port}  (login admin / admin)\n", flush=True)

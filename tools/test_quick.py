@@ -45,7 +45,7 @@ def main(argv):
         "--odoo-log-level=warn",
         "--odoo-http",
         "--odoo-extra",
-        f"http_port={free_port()}",
+        f"http-port={free_port()}",
         "sms_marketing/tests",
         *argv,
     ]

@@ -14,6 +14,8 @@ class TestUi(HttpCase):
                 "name": "Tour Marketer",
                 "login": "tour_marketer",
                 "password": "tour_marketer",
+                # the tours read English labels, whatever languages the database has
+                "lang": "en_US",
                 "groups_id": [(6, 0, [cls.env.ref("sms_marketing.group_sms_marketing_user").id])],
             }
         )
