@@ -4,6 +4,12 @@ from . import (
     res_partner,
     sms_marketing_consent,
     sms_marketing_demo,
+    sms_marketing_dispatcher,
+    sms_marketing_gateway,
+    sms_marketing_gateway_event,
+    sms_marketing_inbound,
     sms_marketing_locale,
     sms_marketing_tag,
+    sms_marketing_trace,
+    sms_sms,
 )

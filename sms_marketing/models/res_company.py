@@ -2,9 +2,23 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, ValidationError
 
 # Texts every new company starts with; administrators edit them per language afterwards.
-DEFAULT_OPTOUT_FOOTERS = {
-    "en_US": "Reply STOP to opt out",
-    "zh_CN": "回复TD退订",
+DEFAULT_LOCALE_TEXTS = {
+    "en_US": {
+        "optout_footer": "Reply STOP to opt out",
+        "stop_reply": "You are unsubscribed and will get no more messages. "
+        "Reply START to subscribe again.",
+        "start_reply": "You are subscribed. Reply STOP to opt out.",
+        "help_reply": "Offers and news by SMS. Reply STOP to opt out, START to subscribe.",
+        "double_optin_request": "Reply Y to confirm you want our offers by SMS. "
+        "Reply STOP to opt out.",
+    },
+    "zh_CN": {
+        "optout_footer": "回复TD退订",
+        "stop_reply": "您已成功退订，将不再收到营销短信。回复Y可重新订阅。",
+        "start_reply": "订阅成功。回复TD退订。",
+        "help_reply": "优惠与资讯短信。回复TD退订，回复Y订阅。",
+        "double_optin_request": "回复Y确认接收我们的优惠短信，回复TD退订。",
+    },
 }
 
 
@@ -133,11 +147,11 @@ class ResCompany(models.Model):
         return super().write(vals)
 
     def _sms_marketing_ensure_locales(self):
-        """Create the default opt-out footers (English, Simplified Chinese) where missing."""
+        """Create the default texts (English, Simplified Chinese) where missing."""
         langs = (
             self.env["res.lang"]
             .with_context(active_test=False)
-            .search([("code", "in", list(DEFAULT_OPTOUT_FOOTERS))])
+            .search([("code", "in", list(DEFAULT_LOCALE_TEXTS))])
         )
         values = []
         for company in self:
@@ -146,7 +160,7 @@ class ResCompany(models.Model):
                 {
                     "company_id": company.id,
                     "lang_id": lang.id,
-                    "optout_footer": DEFAULT_OPTOUT_FOOTERS[lang.code],
+                    **DEFAULT_LOCALE_TEXTS[lang.code],
                 }
                 for lang in langs - existing
             ]

@@ -87,6 +87,8 @@ class ResPartner(models.Model):
         string="Marketing Tags",
     )
     sms_birthday = fields.Date(string="Birthday")
+    sms_trace_count = fields.Integer(compute="_compute_sms_counts", string="SMS Sent")
+    sms_inbound_count = fields.Integer(compute="_compute_sms_counts", string="SMS Replies")
 
     @api.model
     def _tz_get_sms(self):
@@ -125,6 +127,35 @@ class ResPartner(models.Model):
             partners.sms_number_type = number_type
             partners.sms_number_country_id = country
             partners.sms_tz = tz
+
+    def _compute_sms_counts(self):
+        ids = [pid for pid in self._ids if isinstance(pid, int)]
+        counts = {}
+        for model in ("sms.marketing.trace", "sms.marketing.inbound"):
+            counts[model] = (
+                dict(
+                    self.env[model]._read_group(
+                        [("partner_id", "in", ids)], ["partner_id"], ["__count"]
+                    )
+                )
+                if ids and self.env[model].has_access("read")
+                else {}
+            )
+        for partner in self:
+            partner.sms_trace_count = counts["sms.marketing.trace"].get(partner._origin, 0)
+            partner.sms_inbound_count = counts["sms.marketing.inbound"].get(partner._origin, 0)
+
+    def _sms_action_view(self, xmlid):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(xmlid)
+        action["domain"] = [("partner_id", "=", self.id)]
+        return action
+
+    def action_view_sms_traces(self):
+        return self._sms_action_view("sms_marketing.sms_marketing_trace_action")
+
+    def action_view_sms_inbound(self):
+        return self._sms_action_view("sms_marketing.sms_marketing_inbound_action")
 
     @api.depends("sms_consent_ids")
     def _compute_sms_consent(self):
@@ -389,3 +420,36 @@ class ResPartner(models.Model):
 
     def action_sms_opt_out(self):
         return self._sms_action_consent_wizard("opt_out")
+
+    def action_sms_request_double_optin(self):
+        """Ask each contact to confirm by SMS ("reply Y"); consent is pending until they do."""
+        Locale = self.env["sms.marketing.locale"].sudo()
+        eligible = self.filtered(
+            lambda p: p.sms_e164 and p.sms_consent_state not in ("opted_in", "opted_out")
+        )
+        if not eligible:
+            raise UserError(
+                self.env._(
+                    "Double opt-in requests go to contacts with an SMS number who have "
+                    "neither opted in nor out."
+                )
+            )
+        for partner in eligible:
+            company = partner.company_id or self.env.company
+            text = Locale._get_for_partner(company, partner).double_optin_request
+            if not text:
+                raise UserError(
+                    self.env._("Write the double opt-in request text in the SMS language texts.")
+                )
+            partner._sms_consent_set("request", "double_opt_in", evidence=text)
+            self.env["sms.marketing.trace"]._sms_marketing_send_reply(
+                company, partner, partner.sms_e164, text, origin="double_opt_in"
+            )
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success",
+                "message": self.env._("Confirmation requested from %s contact(s).", len(eligible)),
+            },
+        }

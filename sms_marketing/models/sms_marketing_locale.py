@@ -1,6 +1,11 @@
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
+from ..core import phone as core_phone
+
+# Where SMS are read in Chinese, for numbers whose contact has no language.
+CHINESE_REGIONS = {"CN": "zh_CN", "HK": "zh_HK", "MO": "zh_HK", "TW": "zh_TW", "SG": "zh_CN"}
+
 
 class SmsMarketingLocale(models.Model):
     """Compliance texts of one company in one language.
@@ -37,6 +42,21 @@ class SmsMarketingLocale(models.Model):
         help="Appended to marketing SMS whose text does not already tell how to opt out, "
         'for example "Reply STOP to opt out" or "回复TD退订".',
     )
+    stop_reply = fields.Char(
+        string="Opt-out Confirmation",
+        help="Sent once when a contact replies a stop keyword (STOP, TD, 退订...).",
+    )
+    start_reply = fields.Char(
+        string="Opt-in Confirmation",
+        help="Sent when a contact replies a start keyword or confirms a double opt-in.",
+    )
+    help_reply = fields.Char(
+        string="Help Answer", help="Sent when a contact replies HELP, INFO or 帮助."
+    )
+    double_optin_request = fields.Char(
+        string="Double Opt-in Request",
+        help="Asks a contact to confirm by replying Y before marketing SMS start.",
+    )
 
     _sql_constraints = [
         (
@@ -51,6 +71,16 @@ class SmsMarketingLocale(models.Model):
         for locale in self:
             if not locale.optout_footer.strip():
                 raise ValidationError(self.env._("The opt-out footer cannot be empty."))
+
+    @api.model
+    def _get_for_partner(self, company, partner, number=None):
+        """Texts for a recipient: their language, else the language of their number's
+        country (a Chinese number without a contact gets Chinese), else English."""
+        lang = partner.lang
+        if not lang and number:
+            info = core_phone.normalize(number)
+            lang = CHINESE_REGIONS.get(info.region) if info and info.region else None
+        return self._get_for_lang(company, lang)
 
     @api.model
     def _get_for_lang(self, company, lang_code):

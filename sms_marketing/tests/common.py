@@ -28,8 +28,14 @@ class SmsMarketingCommon(TransactionCase):
             groups="base.group_user,sms_marketing.group_sms_marketing_manager",
             name="Manager Max",
         )
+        cls.env["res.lang"]._activate_lang("zh_CN")
         cls.partner_cn = cls.env["res.partner"].create(
-            {"name": "王伟", "mobile": "138 0013 8000", "country_id": cls.country_cn.id}
+            {
+                "name": "王伟",
+                "mobile": "138 0013 8000",
+                "country_id": cls.country_cn.id,
+                "lang": "zh_CN",
+            }
         )
         cls.partner_us = cls.env["res.partner"].create(
             {"name": "Jane Doe", "mobile": "+1 415 555 2671", "country_id": cls.country_us.id}
@@ -42,3 +48,58 @@ class SmsMarketingCommon(TransactionCase):
 
     def is_blacklisted(self, number):
         return bool(self.env["phone.blacklist"].sudo().search_count([("number", "=", number)]))
+
+
+class SmsMarketingDispatchCommon(SmsMarketingCommon):
+    """Fixtures for the dispatch engine: a simulator gateway with immediate events.
+
+    The dispatcher claims and writes results through separate cursors (committed on their
+    own); test mode makes those cursors share the test transaction, as in HttpCase.
+    """
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if cls.registry.test_cr is None:  # HttpCase already shares its cursor
+            cls.registry.enter_test_mode(cls.cr)
+            cls.addClassCleanup(cls.registry.leave_test_mode)
+        cls.env["sms.marketing.gateway"].search([]).active = False
+        cls.simulator = cls.env["sms.marketing.gateway"].create(
+            {
+                "name": "Test simulator",
+                "provider": "simulator",
+                "simulator_report_delay": 0,
+                "simulator_reply_delay": 0,
+                "cost_per_segment": 0.04,
+            }
+        )
+        cls.dispatcher = cls.env["sms.marketing.dispatcher"]
+
+    def queue(self, partner_or_number, body="Hello", **values):
+        """Queue one marketing trace to a partner (or a bare number)."""
+        partner = partner_or_number if not isinstance(partner_or_number, str) else None
+        number = partner.sms_e164 if partner else partner_or_number
+        return self.env["sms.marketing.trace"].create(
+            {
+                "partner_id": partner.id if partner else False,
+                "number": number,
+                "body": body,
+                **values,
+            }
+        )
+
+    def dispatch(self):
+        self.env.flush_all()  # the dispatcher reads through its own cursors
+        done = self.dispatcher._cron_dispatch(time_budget=10)
+        self.env.invalidate_all()
+        return done
+
+    def apply_events(self):
+        self.env["sms.marketing.gateway.event"].flush_model()
+        self.env.cr.execute(
+            "UPDATE sms_marketing_gateway_event"
+            " SET due_at = now() at time zone 'utc' - interval '1 second'"
+        )
+        self.env.invalidate_all()
+        self.dispatcher._cron_events()
+        self.env.invalidate_all()

@@ -1,0 +1,151 @@
+import logging
+
+from odoo import api, fields, models
+from odoo.tools import SQL
+
+from ..core import phone as core_phone
+
+_logger = logging.getLogger(__name__)
+
+TRACE_STATES = [
+    ("excluded", "Excluded"),
+    ("queued", "Queued"),
+    ("sending", "Sending"),
+    ("sent", "Sent"),
+    ("delivered", "Delivered"),
+    ("undelivered", "Undelivered"),
+    ("failed", "Failed"),
+    ("unknown", "Unknown"),
+    ("canceled", "Canceled"),
+]
+
+
+def state_rank_sql(column):
+    """SQL ranking a trace state like report statuses (core ``base.STATUS_RANK``): a report
+    only moves a trace to a higher rank. ``column`` is an ``SQL`` expression."""
+    return SQL(
+        "CASE %s WHEN 'sent' THEN 1 WHEN 'undelivered' THEN 2 WHEN 'failed' THEN 2"
+        " WHEN 'delivered' THEN 3 ELSE 0 END",
+        column,
+    )
+
+
+ERROR_CODES = [
+    ("timeout", "Timeout"),
+    ("network", "Network Error"),
+    ("server_error", "Provider Server Error"),
+    ("rate_limited", "Rate Limited"),
+    ("auth_failed", "Authentication Failed"),
+    ("invalid_number", "Invalid Number"),
+    ("blocked", "Blocked by Provider"),
+    ("unsupported_country", "Country Not Supported"),
+    ("insufficient_funds", "Insufficient Funds"),
+    ("rejected", "Rejected by Provider"),
+    ("no_gateway", "No Gateway Available"),
+    ("lease_expired", "Interrupted While Sending"),
+    ("ambiguous", "Outcome Unknown"),
+    ("unknown", "Unknown Error"),
+]
+
+
+class SmsMarketingTrace(models.Model):
+    """One SMS to one recipient: both the send queue and the permanent record.
+
+    Lifecycle: ``queued`` (due at ``scheduled_at``) → ``sending`` (claimed by a dispatcher,
+    committed before any network call) → ``sent`` (accepted by the gateway, with its
+    ``provider_id``) → ``delivered`` / ``undelivered`` / ``failed`` by delivery report. A
+    trace left in ``sending`` by a crash becomes ``unknown`` after a lease and is never sent
+    again; a later report settles it. ``excluded`` traces (campaigns) record why a recipient
+    was not sent to. State changes made by the dispatcher and the webhooks are set-based SQL
+    (see ``models/sms_marketing_dispatch.py``); reports never move a state backwards.
+    """
+
+    _name = "sms.marketing.trace"
+    _description = "SMS Trace"
+    _order = "id desc"
+    _rec_name = "number"
+
+    company_id = fields.Many2one(
+        "res.company", required=True, index=True, default=lambda self: self.env.company
+    )
+    partner_id = fields.Many2one("res.partner", string="Contact", index="btree_not_null")
+    number = fields.Char(required=True, index=True, help="E.164 number the SMS goes to.")
+    country_code = fields.Char(size=2, help="ISO country of the number, used for routing.")
+    body = fields.Text(required=True)
+    segments = fields.Integer()
+    message_class = fields.Selection(
+        [("marketing", "Marketing"), ("transactional", "Transactional")],
+        required=True,
+        default="marketing",
+    )
+    state = fields.Selection(TRACE_STATES, required=True, default="queued", index=True)
+    is_test = fields.Boolean(help="Test sends: never queued again, never counted in KPIs.")
+    gateway_id = fields.Many2one("sms.marketing.gateway", index="btree_not_null")
+    scheduled_at = fields.Datetime(default=fields.Datetime.now, required=True)
+    claimed_at = fields.Datetime(readonly=True)
+    attempts = fields.Integer(readonly=True, default=0)
+    provider_id = fields.Char(string="Provider Message ID", readonly=True)
+    sent_at = fields.Datetime(readonly=True)
+    status_at = fields.Datetime(string="Report Date", readonly=True)
+    replied_at = fields.Datetime(readonly=True)
+    error_code = fields.Selection(ERROR_CODES, readonly=True)
+    error_message = fields.Char(readonly=True)
+    cost = fields.Float(digits=(12, 5), readonly=True)
+    currency_id = fields.Many2one(related="gateway_id.currency_id")
+    sms_uuid = fields.Char(
+        string="Odoo SMS UUID",
+        index="btree_not_null",
+        help="Set when the trace carries one of Odoo's own SMS (sms.sms).",
+    )
+    origin = fields.Char(help="What asked for this SMS (campaign, automation, reply...).")
+
+    def init(self):
+        # The dispatcher's claim reads "queued and due" in scheduled order; webhooks find
+        # traces by their gateway's message id.
+        self.env.cr.execute(
+            """
+            CREATE INDEX IF NOT EXISTS sms_marketing_trace_due_idx
+                ON sms_marketing_trace (scheduled_at, id) WHERE state = 'queued';
+            CREATE INDEX IF NOT EXISTS sms_marketing_trace_sending_idx
+                ON sms_marketing_trace (claimed_at) WHERE state = 'sending';
+            CREATE INDEX IF NOT EXISTS sms_marketing_trace_provider_idx
+                ON sms_marketing_trace (gateway_id, provider_id) WHERE provider_id IS NOT NULL;
+            """
+        )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        traces = super().create(vals_list)
+        if any(trace.state == "queued" for trace in traces):
+            self.env.ref("sms_marketing.ir_cron_sms_marketing_dispatch")._trigger()
+        return traces
+
+    def action_cancel(self):
+        """Cancel traces not yet claimed by a dispatcher (in one statement, so a trace being
+        claimed at the same moment is either canceled or sent, never both)."""
+        self.env.cr.execute(
+            SQL(
+                "UPDATE sms_marketing_trace SET state = 'canceled', write_date = now() at time"
+                " zone 'utc', write_uid = %s WHERE id = ANY(%s) AND state = 'queued'",
+                self.env.uid,
+                self.ids,
+            )
+        )
+        self.invalidate_recordset(["state"])
+
+    @api.model
+    def _sms_marketing_send_reply(self, company, partner, number, body, origin=None):
+        """Queue a transactional SMS (keyword answers, double opt-in requests); the
+        dispatcher is woken up at once."""
+        info = core_phone.normalize(number)
+        return self.sudo().create(
+            {
+                "company_id": company.id,
+                "partner_id": partner.id,
+                "number": info.e164 if info and info.e164 else number,
+                "country_code": info.region if info else False,
+                "body": body,
+                "message_class": "transactional",
+                "origin": origin,
+            }
+        )
