@@ -7,7 +7,6 @@ from odoo.tests import HttpCase, tagged
 
 from .common import SmsMarketingDispatchCommon
 
-
 WEBHOOK_LOGGER = "odoo.addons.sms_marketing.controllers.webhook"
 
 
