@@ -28,19 +28,13 @@ import io
 import random
 import resource
 import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tools"))
-sys.path.insert(0, str(REPO / "tests"))
-import conftest  # noqa: E402, F401  (makes sms_marketing.core importable without the ORM)
-import pg  # noqa: E402
-from odoo_bin import addons_path, import_odoo  # noqa: E402
+# common (first) puts the repository on the import path for sms_marketing.core
+from common import fresh_database, setup_odoo
 
-from sms_marketing.core import phone as core_phone  # noqa: E402
+from sms_marketing.core import phone as core_phone
 
 TAGS = [f"Tag {i:02d}" for i in range(20)]
 
@@ -101,39 +95,6 @@ def generate(rows, seed=42):
     return out.getvalue().encode(), expected
 
 
-def fresh_database(database):
-    """(Re)create ``database`` as a copy of a template with the addon installed, no demo data.
-
-    The template (``<database>_template``) is built once (about a minute); each run then
-    starts from the same empty state in a couple of seconds.
-    """
-    pg.ensure()
-    import psycopg2
-
-    template = f"{database}_template"
-    conn = psycopg2.connect(dbname="postgres")
-    conn.autocommit = True
-    with conn.cursor() as cr:
-        cr.execute("SELECT 1 FROM pg_database WHERE datname = %s", [template])
-        if not cr.fetchone():
-            print(f"building {template} (about a minute, once)...", flush=True)
-            subprocess.run(
-                [
-                    sys.executable,
-                    str(REPO / "tools" / "odoo_bin.py"),
-                    f"--database={template}",
-                    "--init=sms_marketing",
-                    "--without-demo=all",
-                    "--stop-after-init",
-                    "--log-level=warn",
-                ],
-                check=True,
-            )
-        cr.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        cr.execute(f'CREATE DATABASE "{database}" TEMPLATE "{template}"')
-    conn.close()
-
-
 def run_import(odoo, database, data, country="CN"):
     from odoo.modules.registry import Registry
 
@@ -168,9 +129,7 @@ def main():
     parser.add_argument("--database", default="sms_marketing_bench")
     args = parser.parse_args()
 
-    pg.load_env()
-    odoo = import_odoo()
-    odoo.tools.config.parse_config([f"--addons-path={addons_path(odoo)}", "--log-level=warn"])
+    odoo = setup_odoo(args.database)
     from odoo.modules.registry import Registry
 
     data, expected = generate(args.rows)

@@ -53,12 +53,18 @@ class SmsMarketingWebhook(http.Controller):
         except gateways.SignatureError as exc:
             _logger.warning("Refused %s webhook for gateway %s: %s", kind, gateway.id, exc)
             return request.make_response("forbidden", status=403)
-        dispatcher = env["sms.marketing.dispatcher"].with_company(gateway.company_id)
+        dispatcher = env["sms.marketing.dispatcher"].with_env(gateway.env)
         if not client.receives_webhooks:
             return request.make_response("not found", status=404)
         try:
             if kind == gw.WEBHOOK_STATUS:
-                dispatcher._apply_status_reports(gateway, client.parse_status(webhook_request))
+                # Reports are idempotent and come by the thousand: no need to wait for the
+                # disk at commit. A database crash may forget the last fraction of a second
+                # of reports (those traces stay "sent"); inbound SMS, which change consent,
+                # keep the default synchronous commit.
+                dispatcher._apply_status_reports(
+                    gateway, client.parse_status(webhook_request), durable=False
+                )
             else:
                 dispatcher._apply_inbound(gateway, client.parse_inbound(webhook_request))
         except (ValueError, KeyError, TypeError) as exc:

@@ -38,6 +38,7 @@ regular expressions, with a fast path for pure-ASCII text.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = [
     "GSM7",
@@ -173,6 +174,7 @@ def _utf16(text: str) -> bytes:
     return text.encode("utf-16-le", "surrogatepass")
 
 
+@lru_cache(maxsize=16384)
 def analyze(text: str) -> SmsInfo:
     """Work out how ``text`` would be sent as SMS.
 

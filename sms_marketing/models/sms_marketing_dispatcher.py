@@ -5,12 +5,15 @@ import random
 import threading
 import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import requests
 
 from odoo import api, fields, models
+from odoo.sql_db import Cursor
 from odoo.tools import SQL
 
 from ..core import encoding, gateways, keywords
@@ -20,7 +23,7 @@ from .sms_marketing_trace import state_rank_sql
 
 _logger = logging.getLogger(__name__)
 
-CLAIM_SIZE = 5000
+CLAIM_SIZE = 10000
 #: Retry back-off: base * 2 ** (attempt - 1), capped, with +-20% jitter.
 RETRY_BASE = 30
 RETRY_CAP = 3600
@@ -48,8 +51,7 @@ class RateLimiter:
             time.sleep(start - now)
 
 
-@dataclasses.dataclass
-class _Claimed:
+class _Claimed(NamedTuple):
     """A claimed trace, as the dispatcher needs it (no ORM records on the hot path)."""
 
     id: int
@@ -61,6 +63,36 @@ class _Claimed:
     body: str
     attempts: int
     sms_uuid: str | None
+
+
+class _InlineExecutor:
+    """Runs submitted calls at once, in the calling thread (see ``_stage_executor``)."""
+
+    def submit(self, fn, *args, **kwargs):
+        future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as exc:  # delivered through the future, like a thread pool does
+            future.set_exception(exc)
+        return future
+
+    def shutdown(self, wait=True):
+        pass
+
+
+@contextmanager
+def _read_committed(registry):
+    """A cursor of its own, committed on exit, in READ COMMITTED isolation.
+
+    Odoo's cursors are REPEATABLE READ, where claiming rows another dispatcher claimed after
+    our snapshot fails with a serialization error; with READ COMMITTED, ``FOR UPDATE SKIP
+    LOCKED`` and ``WHERE state = 'sending'`` see the latest committed rows, which is what
+    a queue shared by several processes needs.
+    """
+    with registry.cursor() as cr:
+        if isinstance(cr, Cursor):  # test cursors share the test transaction: leave it be
+            cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        yield cr
 
 
 class SmsMarketingDispatcher(models.AbstractModel):
@@ -92,6 +124,16 @@ class SmsMarketingDispatcher(models.AbstractModel):
         )
         return timedelta(minutes=float(minutes))
 
+    def _queue_cursor(self):
+        return _read_committed(self.env.registry)
+
+    def _stage_executor(self, name):
+        """A one-thread executor for a pipeline stage; inline under tests, whose cursors
+        all share one connection that two threads must not use at once."""
+        if self.env.registry.in_test_mode():
+            return _InlineExecutor()
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sms_dispatch_{name}")
+
     @api.model
     def _cron_dispatch(self, time_budget=50.0, claim_size=CLAIM_SIZE):
         """Send due traces for up to ``time_budget`` seconds, batch after batch.
@@ -103,13 +145,37 @@ class SmsMarketingDispatcher(models.AbstractModel):
         deadline = time.monotonic() + time_budget
         done = 0
         clients = {}
+        # A three-stage pipeline: while a batch is sent (network time), the next one is
+        # claimed and the previous one's outcomes are written (database time). One batch in
+        # each stage at most, so memory stays bounded; every claimed batch is sent, even
+        # past the deadline (claimed traces must never wait for a lease to expire).
+        claimer, writer = self._stage_executor("claim"), self._stage_executor("write")
+        next_claim = claimer.submit(self._claim, claim_size)
+        pending = None
         try:
-            while time.monotonic() < deadline:
-                claimed = self._claim(claim_size)
+            while next_claim is not None:
+                claimed = next_claim.result()
+                if not claimed and pending and time.monotonic() < deadline:
+                    # the last write may have queued traces again (failover): look once more
+                    pending.result()
+                    pending = None
+                    next_claim = claimer.submit(self._claim, claim_size)
+                    continue
                 if not claimed:
                     break
-                done += self._send_claimed(claimed, clients)
+                next_claim = (
+                    claimer.submit(self._claim, claim_size) if time.monotonic() < deadline else None
+                )
+                rows = self._prepare_outcomes(self._send_claimed(claimed, clients))
+                if pending:
+                    pending.result()
+                pending = writer.submit(self._store_outcomes, *rows)
+                done += len(claimed)
         finally:
+            if pending:
+                pending.result()
+            writer.shutdown()
+            claimer.shutdown()
             self._close_clients(clients)
         remaining = self._count_due()
         self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
@@ -132,7 +198,7 @@ class SmsMarketingDispatcher(models.AbstractModel):
                     _logger.exception("closing gateway %s client failed", gateway_id)
             if reports or inbound:
                 # its own transaction: the cron's began before these messages were sent
-                with self.env.registry.cursor() as cr:
+                with self._queue_cursor() as cr:
                     dispatcher = self.with_env(self.env(cr=cr))
                     gateway = Gateway.with_env(dispatcher.env).browse(gateway_id)
                     dispatcher._apply_status_reports(gateway, reports)
@@ -141,10 +207,10 @@ class SmsMarketingDispatcher(models.AbstractModel):
     @api.model
     def _count_due(self):
         # A fresh cursor: the cron's own transaction began before this run's claims.
-        with self.env.registry.cursor() as cr:
+        with self._queue_cursor() as cr:
             cr.execute(
                 "SELECT count(*) FROM sms_marketing_trace"
-                " WHERE state = 'queued' AND scheduled_at <= now() at time zone 'utc'"
+                " WHERE state = 'queued' AND scheduled_at <= clock_timestamp() at time zone 'utc'"
             )
             return cr.fetchone()[0]
 
@@ -155,7 +221,7 @@ class SmsMarketingDispatcher(models.AbstractModel):
 
         In its own short transaction, so concurrent dispatchers do not wait on each other.
         """
-        with self.env.registry.cursor() as cr:
+        with self._queue_cursor() as cr:
             cr.execute(
                 SQL(
                     """
@@ -181,8 +247,12 @@ class SmsMarketingDispatcher(models.AbstractModel):
         A separate cursor makes the claim durable on its own: whatever happens next (network,
         crash), these traces are ``sending`` and no other dispatcher will take them.
         """
-        now = fields.Datetime.now()
-        with self.env.registry.cursor() as cr:
+        with self._queue_cursor() as cr:
+            # the database clock decides what is due (rows may be queued by SQL, with
+            # microseconds, or by another server); clock_timestamp(), not now(): the
+            # transaction may be older than the traces (tests share one transaction)
+            cr.execute("SELECT clock_timestamp() at time zone 'utc'")
+            now = cr.fetchone()[0]
             cr.execute(
                 SQL(
                     """
@@ -205,7 +275,7 @@ class SmsMarketingDispatcher(models.AbstractModel):
                     limit=limit,
                 )
             )
-            claimed = [_Claimed(*row) for row in cr.fetchall()]
+            claimed = [_Claimed._make(row) for row in cr.fetchall()]
             unrouted = [item for item in claimed if not item.gateway_id]
             if unrouted:
                 env = self.env(cr=cr)
@@ -221,13 +291,24 @@ class SmsMarketingDispatcher(models.AbstractModel):
                                 item.country_code,
                             )
                             .id
+                            or None
                         )
-                    item.gateway_id = routes[key] or None
-                by_gateway = defaultdict(list)
+                claimed = [
+                    item
+                    if item.gateway_id
+                    else item._replace(
+                        gateway_id=routes[(item.company_id, item.message_class, item.country_code)]
+                    )
+                    for item in claimed
+                ]
+                # the route is part of the claim: a trace interrupted now still shows where
+                # it went, so its delivery report can be matched
+                routed = defaultdict(list)
                 for item in unrouted:
-                    if item.gateway_id:
-                        by_gateway[item.gateway_id].append(item.id)
-                for gateway_id, ids in by_gateway.items():
+                    gateway_id = routes[(item.company_id, item.message_class, item.country_code)]
+                    if gateway_id:
+                        routed[gateway_id].append(item.id)
+                for gateway_id, ids in routed.items():
                     cr.execute(
                         SQL(
                             "UPDATE sms_marketing_trace SET gateway_id = %s WHERE id = ANY(%s)",
@@ -239,20 +320,23 @@ class SmsMarketingDispatcher(models.AbstractModel):
 
     @api.model
     def _send_claimed(self, claimed, clients):
-        """Send claimed traces gateway by gateway and write every outcome."""
+        """Send claimed traces gateway by gateway.
+
+        :return: list of ``(gateway, items, results)``, results in the order of items
+        """
         Gateway = self.env["sms.marketing.gateway"].with_context(active_test=False)
-        outcomes = []  # (item, SendResult or None, gateway)
+        outcomes = []
         by_gateway = defaultdict(list)
         for item in claimed:
             by_gateway[item.gateway_id].append(item)
         for gateway_id, items in by_gateway.items():
             gateway = Gateway.browse(gateway_id) if gateway_id else Gateway
             if not gateway:
-                outcomes += [(item, self._no_gateway_result(item), Gateway) for item in items]
-                continue
-            outcomes += self._send_through(gateway, items, clients)
-        self._write_outcomes(outcomes)
-        return len(claimed)
+                results = [self._no_gateway_result(item) for item in items]
+            else:
+                results = self._send_through(gateway, items, clients)
+            outcomes.append((gateway, items, results))
+        return outcomes
 
     @api.model
     def _no_gateway_result(self, item):
@@ -266,7 +350,8 @@ class SmsMarketingDispatcher(models.AbstractModel):
 
     @api.model
     def _send_through(self, gateway, items, clients):
-        """Send ``items`` through ``gateway``; returns ``(item, result, gateway)`` tuples."""
+        """Send ``items`` through ``gateway``; returns their results, in order (``None``
+        where the client gave none)."""
         try:
             client = clients.get(gateway.id) or clients.setdefault(
                 gateway.id, gateway._get_client(session=requests.Session())
@@ -275,16 +360,12 @@ class SmsMarketingDispatcher(models.AbstractModel):
             _logger.warning("gateway %s unusable: %s", gateway.id, exc)
             gateway._record_health(False, str(exc))
             return [
-                (
-                    item,
-                    gw.SendResult(
-                        str(item.id),
-                        False,
-                        error_kind=gw.RETRYABLE,
-                        error_code="auth_failed",
-                        error_message=str(exc)[:250],
-                    ),
-                    gateway,
+                gw.SendResult(
+                    str(item.id),
+                    False,
+                    error_kind=gw.RETRYABLE,
+                    error_code="auth_failed",
+                    error_message=str(exc)[:250],
                 )
                 for item in items
             ]
@@ -293,7 +374,9 @@ class SmsMarketingDispatcher(models.AbstractModel):
         size = gateway._effective_batch_size()
         chunks = [messages[i : i + size] for i in range(0, len(messages), size)]
         limiter = RateLimiter(gateway.rate_limit)
-        if size == 1 and gateway.concurrency > 1 and len(chunks) > 1:
+        if gateway.concurrency > 1 and len(chunks) > 1:
+            # several requests in flight: our preparation of the next request overlaps the
+            # provider's (and the network's) handling of the previous ones
             results = self._send_concurrently(gateway, client, chunks, limiter)
         else:
             results = []
@@ -308,7 +391,7 @@ class SmsMarketingDispatcher(models.AbstractModel):
         by_ref = {result.ref: result for result in results}
         if gateway.provider == "simulator":
             self._plan_simulated(gateway, client, messages, by_ref)
-        return [(item, by_ref.get(str(item.id)), gateway) for item in items]
+        return [by_ref.get(str(item.id)) for item in items]
 
     @api.model
     def _send_chunk(self, client, chunk):
@@ -329,8 +412,8 @@ class SmsMarketingDispatcher(models.AbstractModel):
 
     @api.model
     def _send_concurrently(self, gateway, client, chunks, limiter):
-        """One message per request: several connections, each thread with its own client
-        (and HTTP session), sharing the gateway's rate limit."""
+        """Several connections, each thread with its own client (and HTTP session),
+        sharing the gateway's rate limit; results come back in the order of ``chunks``."""
         local = threading.local()
         settings = gateway._get_client_settings()
 
@@ -356,76 +439,78 @@ class SmsMarketingDispatcher(models.AbstractModel):
 
     @api.model
     def _write_outcomes(self, outcomes):
-        """Write send outcomes in one statement, onto traces still ``sending`` only."""
+        """Write send outcomes (see :meth:`_prepare_outcomes` and :meth:`_store_outcomes`)."""
+        self._store_outcomes(*self._prepare_outcomes(outcomes))
+
+    @api.model
+    def _prepare_outcomes(self, outcomes):
+        """Turn ``(gateway, items, results)`` groups into the column arrays of one UPDATE.
+
+        Runs where the gateway records live (the dispatcher's thread); the result is plain
+        data, safe to hand to :meth:`_store_outcomes` in another thread.
+        :return: ``(columns, sms_trace_ids)``
+        """
         now = fields.Datetime.now()
-        columns = defaultdict(list)
+        names = (
+            "id", "state", "gateway_id", "attempts", "scheduled_at", "provider_id",
+            "segments", "cost", "sent_at", "error_code", "error_message",
+        )  # fmt: skip
+        columns = {name: [] for name in names}
+        appends = [columns[name].append for name in names]
         sms_traces = []
-        for item, result, gateway in outcomes:
-            row = {
-                "id": item.id,
-                "gateway_id": gateway.id or None,
-                "attempts": item.attempts,
-                "scheduled_at": None,
-                "provider_id": None,
-                "segments": None,
-                "cost": None,
-                "error_code": None,
-                "error_message": None,
-                "sent_at": None,
-            }
-            if result is None:  # the client returned no result for this message
-                result = gw.SendResult(
-                    str(item.id),
-                    False,
-                    error_kind=gw.AMBIGUOUS,
-                    error_code="ambiguous",
-                    error_message="no result",
-                )
-            if result.accepted:
-                segments = result.segments or encoding.analyze(item.body).segments
-                row.update(
-                    state="sent",
-                    provider_id=result.provider_id,
-                    segments=segments,
-                    cost=result.cost
-                    if result.cost is not None
-                    else segments * (gateway.cost_per_segment or 0.0),
-                    sent_at=now,
-                )
-            elif result.error_kind == gw.RETRYABLE and item.attempts < (
-                gateway.max_attempts if gateway else NO_GATEWAY_ATTEMPTS
-            ):
-                row.update(
-                    state="queued",
-                    scheduled_at=now
-                    + timedelta(seconds=self._retry_delay(item.attempts, result.retry_after)),
-                    error_code=result.error_code,
-                    error_message=(result.error_message or "")[:250] or None,
-                )
-            elif result.error_kind == gw.RETRYABLE and gateway.fallback_id:
-                row.update(
-                    state="queued",
-                    gateway_id=gateway.fallback_id.id,
-                    attempts=0,
-                    scheduled_at=now,
-                    error_code=result.error_code,
-                    error_message=(result.error_message or "")[:250] or None,
-                )
-            else:
-                row.update(
-                    state="unknown" if result.error_kind == gw.AMBIGUOUS else "failed",
-                    error_code=result.error_code,
-                    error_message=(result.error_message or "")[:250] or None,
-                )
-            for key, value in row.items():
-                columns[key].append(value)
-            if item.sms_uuid:
-                sms_traces.append(item.id)
-        if not outcomes:
+        for gateway, items, results in outcomes:
+            gateway_id = gateway.id or None
+            cost_per_segment = gateway.cost_per_segment or 0.0
+            max_attempts = gateway.max_attempts if gateway else NO_GATEWAY_ATTEMPTS
+            fallback_id = gateway.fallback_id.id or None
+            for item, result in zip(items, results, strict=True):
+                if result is None:  # the client returned no result for this message
+                    result = gw.SendResult(
+                        str(item.id),
+                        False,
+                        error_kind=gw.AMBIGUOUS,
+                        error_code="ambiguous",
+                        error_message="the gateway client returned no result",
+                    )
+                row_gateway, attempts, scheduled_at = gateway_id, item.attempts, None
+                provider_id = segments = cost = sent_at = error_code = error_message = None
+                if result.accepted:
+                    state, provider_id, sent_at = "sent", result.provider_id, now
+                    segments = result.segments or encoding.analyze(item.body).segments
+                    cost = result.cost if result.cost is not None else segments * cost_per_segment
+                else:
+                    error_code = result.error_code
+                    error_message = (result.error_message or "")[:250] or None
+                    if result.error_kind == gw.RETRYABLE and attempts < max_attempts:
+                        state = "queued"
+                        scheduled_at = now + timedelta(
+                            seconds=self._retry_delay(attempts, result.retry_after)
+                        )
+                    elif result.error_kind == gw.RETRYABLE and fallback_id:
+                        state, row_gateway, attempts, scheduled_at = "queued", fallback_id, 0, now
+                    elif result.error_kind == gw.AMBIGUOUS:
+                        state = "unknown"
+                    else:
+                        state = "failed"
+                row = (
+                    item.id, state, row_gateway, attempts, scheduled_at, provider_id, segments,
+                    cost, sent_at, error_code, error_message,
+                )  # fmt: skip
+                for append, value in zip(appends, row, strict=True):
+                    append(value)
+                if item.sms_uuid:
+                    sms_traces.append(item.id)
+        return columns, sms_traces
+
+    @api.model
+    def _store_outcomes(self, columns, sms_traces):
+        """Write prepared outcomes in one statement, in its own transaction, onto traces
+        still ``sending`` only (a trace a report or a lease expiry settled meanwhile keeps
+        its state). Uses nothing but its own cursor: it may run in a writer thread."""
+        if not columns.get("id"):
             return
-        # SQL: one statement for thousands of results; "AND t.state = 'sending'" keeps a
-        # trace that a report or a lease expiry already settled from being overwritten.
-        with self.env.registry.cursor() as cr:
+        now = fields.Datetime.now()
+        with self._queue_cursor() as cr:
             cr.execute(
                 SQL(
                     """
@@ -455,126 +540,183 @@ class SmsMarketingDispatcher(models.AbstractModel):
                     **columns,
                 )
             )
+            env = self.env(cr=cr)
             retry_at = [at for at in columns["scheduled_at"] if at]
             if retry_at:
-                env = self.env(cr=cr)
                 env.ref("sms_marketing.ir_cron_sms_marketing_dispatch")._trigger(min(retry_at))
             if sms_traces:
-                self.env(cr=cr)["sms.sms"]._sms_marketing_sync(sms_traces)
+                env["sms.sms"]._sms_marketing_sync(sms_traces)
 
     # ------------------------------------------------------------------
     # Reports and inbound messages
     # ------------------------------------------------------------------
 
     @api.model
-    def _apply_status_reports(self, gateway, reports, defer_unmatched=True):
+    def _apply_status_reports(self, gateway, reports, defer_unmatched=True, durable=True):
         """Apply delivery reports idempotently; a status never moves backwards.
 
         Reports are matched by the gateway's message id, else by our reference (trace id)
         when the provider echoes it. Unmatched reports (the send result may not be written
-        yet) are kept as events and retried.
+        yet) are kept as events and retried (``defer_unmatched``).
 
+        :param gateway: the ``sms.marketing.gateway`` the reports came through
+        :param list reports: ``core.gateways.StatusReport`` values
+        :param bool durable: ``False`` lets the transaction commit without waiting for the
+            disk (webhooks: reports are idempotent, providers send thousands per second)
         :return: number of traces updated
         """
         if not reports:
             return 0
+        if len(reports) == 1:
+            return self._apply_status_report(gateway, reports[0], defer_unmatched, durable)
         now = fields.Datetime.now()
-        rows = defaultdict(list)
-        for report in reports:
-            ref = report.ref
-            rows["provider_id"].append(report.provider_id or None)
-            rows["ref"].append(int(ref) if ref and str(ref).isdigit() else None)
-            rows["status"].append(report.status)
-            rows["ranks"].append(gw.STATUS_RANK.get(report.status, 0))
-            rows["error"].append((report.error_code or report.error_message or "")[:250] or None)
-            rows["at"].append(
-                report.occurred_at.replace(tzinfo=None) if report.occurred_at else now
-            )
-        # SQL: webhooks must answer in milliseconds and reports come by the thousand; the
-        # rank comparison makes replays and late "sent" reports change nothing.
+        # SQL, one statement: webhooks must answer in milliseconds. Each report finds its
+        # trace through an index (message id, else our reference), the best report per trace
+        # wins, and only traces whose state ranks below it are updated: replays and late
+        # "sent" reports change nothing. The result lists every matched report.
         self.env.cr.execute(
             SQL(
                 """
-                WITH v AS (
+                %(no_wait)s
+                WITH r AS (
                     SELECT * FROM unnest(%(provider_id)s::varchar[], %(ref)s::int[],
                                          %(status)s::varchar[], %(ranks)s::int[],
                                          %(error)s::varchar[], %(at)s::timestamp[])
-                           AS v(provider_id, ref, status, rank, error, at)
-                ), matched AS (
-                    SELECT DISTINCT ON (t.id) t.id, v.provider_id, v.status, v.rank, v.error,
-                           v.at, v.ref
-                      FROM v
-                      JOIN sms_marketing_trace t
-                        ON t.gateway_id = %(gateway)s
-                       AND (t.provider_id = v.provider_id
-                            OR (v.ref IS NOT NULL AND t.id = v.ref))
-                  ORDER BY t.id, v.rank DESC
+                           WITH ORDINALITY AS r(provider_id, ref, status, rank, error, at, idx)
+                ), m AS (
+                    SELECT r.*, t.id AS trace_id
+                      FROM r
+                      JOIN LATERAL (
+                            SELECT id FROM sms_marketing_trace
+                             WHERE gateway_id = %(gateway)s AND provider_id = r.provider_id
+                             UNION ALL
+                            SELECT id FROM sms_marketing_trace
+                             WHERE id = r.ref AND gateway_id = %(gateway)s
+                             LIMIT 1
+                           ) t ON TRUE
+                ), best AS (
+                    SELECT DISTINCT ON (trace_id) * FROM m ORDER BY trace_id, rank DESC
+                ), u AS (
+                    UPDATE sms_marketing_trace t
+                       SET state = b.status,
+                           status_at = b.at,
+                           provider_id = COALESCE(t.provider_id, b.provider_id),
+                           error_code = CASE WHEN b.status = 'delivered' THEN NULL
+                                             ELSE COALESCE(t.error_code, 'rejected') END,
+                           error_message = CASE WHEN b.status = 'delivered' THEN NULL
+                                                ELSE b.error END,
+                           write_date = %(now)s
+                      FROM best b
+                     WHERE t.id = b.trace_id AND %(current_rank)s < b.rank
+                 RETURNING t.id, t.sms_uuid
                 )
-                UPDATE sms_marketing_trace t
-                   SET state = m.status,
-                       status_at = m.at,
-                       provider_id = COALESCE(t.provider_id, m.provider_id),
-                       error_code = CASE WHEN m.status = 'delivered' THEN NULL
-                                         ELSE COALESCE(t.error_code, 'rejected') END,
-                       error_message = CASE WHEN m.status = 'delivered' THEN NULL
-                                            ELSE m.error END,
-                       write_date = %(now)s
-                  FROM matched m
-                 WHERE t.id = m.id AND %(current_rank)s < m.rank
-             RETURNING t.id, t.sms_uuid
+                SELECT m.idx, u.id, u.sms_uuid FROM m LEFT JOIN u ON u.id = m.trace_id
                 """,
+                no_wait=SQL("SET LOCAL synchronous_commit TO OFF;") if not durable else SQL(),
+                provider_id=[report.provider_id or None for report in reports],
+                ref=[_ref_id(report.ref) for report in reports],
+                status=[report.status for report in reports],
+                ranks=[gw.STATUS_RANK.get(report.status, 0) for report in reports],
+                error=[
+                    (report.error_code or report.error_message or "")[:250] or None
+                    for report in reports
+                ],
+                at=[
+                    report.occurred_at.replace(tzinfo=None) if report.occurred_at else now
+                    for report in reports
+                ],
                 gateway=gateway.id,
                 now=now,
                 current_rank=state_rank_sql(SQL.identifier("t", "state")),
-                **rows,
             )
         )
-        updated = self.env.cr.fetchall()
-        if defer_unmatched:
-            self._defer_unmatched(gateway, reports)
-        sms_traces = [trace_id for trace_id, sms_uuid in updated if sms_uuid]
+        matched, updated = set(), {}
+        for idx, trace_id, sms_uuid in self.env.cr.fetchall():
+            matched.add(idx - 1)
+            if trace_id:
+                updated[trace_id] = sms_uuid
+        unmatched = [report for idx, report in enumerate(reports) if idx not in matched]
+        if unmatched and defer_unmatched:
+            self._defer(gateway, unmatched)
+        sms_traces = [trace_id for trace_id, sms_uuid in updated.items() if sms_uuid]
         if sms_traces:
             self.env["sms.sms"]._sms_marketing_sync(sms_traces)
         return len(updated)
 
     @api.model
-    def _defer_unmatched(self, gateway, reports):
-        """Keep reports that matched no trace at all, to try again in a minute."""
-        ids = [r.provider_id for r in reports if r.provider_id]
-        refs = [int(r.ref) for r in reports if r.ref and str(r.ref).isdigit()]
+    def _apply_status_report(self, gateway, report, defer_unmatched=True, durable=True):
+        """:meth:`_apply_status_reports` for one report (most webhooks carry one): a plain
+        indexed UPDATE, the statement cheapest to plan; the existence check that tells a
+        replay from an unknown message runs only when nothing was updated."""
+        ref = _ref_id(report.ref)
+        values = {
+            "gateway": gateway.id,
+            "provider_id": report.provider_id or None,
+            "ref": ref,
+            "status": report.status,
+            "rank": gw.STATUS_RANK.get(report.status, 0),
+            "error": (report.error_code or report.error_message or "")[:250] or None,
+            "at": report.occurred_at.replace(tzinfo=None)
+            if report.occurred_at
+            else fields.Datetime.now(),
+        }
+        target = SQL(
+            """(SELECT id FROM sms_marketing_trace
+                 WHERE gateway_id = %(gateway)s AND provider_id = %(provider_id)s
+                 UNION ALL
+                SELECT id FROM sms_marketing_trace WHERE id = %(ref)s AND gateway_id = %(gateway)s
+                 LIMIT 1)""",
+            **values,
+        )
         self.env.cr.execute(
             SQL(
                 """
-                SELECT provider_id, id FROM sms_marketing_trace
-                 WHERE gateway_id = %s AND (provider_id = ANY(%s) OR id = ANY(%s))
+                %(no_wait)s
+                UPDATE sms_marketing_trace t
+                   SET state = %(status)s,
+                       status_at = %(at)s,
+                       provider_id = COALESCE(t.provider_id, %(provider_id)s),
+                       error_code = CASE WHEN %(status)s = 'delivered' THEN NULL
+                                         ELSE COALESCE(t.error_code, 'rejected') END,
+                       error_message = CASE WHEN %(status)s = 'delivered' THEN NULL
+                                            ELSE %(error)s END,
+                       write_date = %(at)s
+                 WHERE t.id = %(target)s AND %(current_rank)s < %(rank)s
+             RETURNING t.id, t.sms_uuid
                 """,
-                gateway.id,
-                ids,
-                refs,
+                no_wait=SQL("SET LOCAL synchronous_commit TO OFF;") if not durable else SQL(),
+                target=target,
+                current_rank=state_rank_sql(SQL.identifier("t", "state")),
+                **values,
             )
         )
-        known_ids, known_refs = set(), set()
-        for provider_id, trace_id in self.env.cr.fetchall():
-            known_ids.add(provider_id)
-            known_refs.add(str(trace_id))
-        unmatched = [
-            r for r in reports if r.provider_id not in known_ids and str(r.ref) not in known_refs
-        ]
-        if unmatched:
-            self.env["sms.marketing.gateway.event"].sudo().create(
-                [
-                    {
-                        "gateway_id": gateway.id,
-                        "kind": "status",
-                        "due_at": fields.Datetime.now() + timedelta(minutes=1),
-                        "payload": _to_payload(report),
-                    }
-                    for report in unmatched
-                ]
-            )
-            self.env.ref("sms_marketing.ir_cron_sms_marketing_events")._trigger(
-                fields.Datetime.now() + timedelta(minutes=1)
-            )
+        row = self.env.cr.fetchone()
+        if row:
+            if row[1]:
+                self.env["sms.sms"]._sms_marketing_sync([row[0]])
+            return 1
+        if defer_unmatched:
+            self.env.cr.execute(SQL("SELECT %s", target))
+            if not self.env.cr.fetchone()[0]:
+                self._defer(gateway, [report])
+        return 0
+
+    @api.model
+    def _defer(self, gateway, reports):
+        """Keep reports that matched no trace, to try again in a minute."""
+        due = fields.Datetime.now() + timedelta(minutes=1)
+        self.env["sms.marketing.gateway.event"].sudo().create(
+            [
+                {
+                    "gateway_id": gateway.id,
+                    "kind": "status",
+                    "due_at": due,
+                    "payload": _to_payload(report),
+                }
+                for report in reports
+            ]
+        )
+        self.env.ref("sms_marketing.ir_cron_sms_marketing_events")._trigger(due)
 
     @api.model
     def _apply_inbound(self, gateway, messages):
@@ -672,7 +814,7 @@ class SmsMarketingDispatcher(models.AbstractModel):
         if events:
             # SQL: a simulated campaign plans one event per message; ORM create of 100,000
             # technical rows would dominate the dispatch.
-            with self.env.registry.cursor() as cr:
+            with self._queue_cursor() as cr:
                 cr.execute(
                     SQL(
                         """
@@ -758,6 +900,11 @@ class SmsMarketingDispatcher(models.AbstractModel):
                 continue
             self._apply_status_reports(gateway, reports)
             self._apply_inbound(gateway, inbound)
+
+
+def _ref_id(ref):
+    """Our reference as a trace id, or None when absent or not ours."""
+    return int(ref) if ref and str(ref).isdigit() and len(str(ref)) < 10 else None
 
 
 def _to_payload(value):

@@ -7,7 +7,7 @@ import requests
 
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
-from odoo.tools import SQL
+from odoo.tools import SQL, ormcache
 
 from ..core import gateways
 from ..core.gateways import base as gw_base
@@ -101,9 +101,6 @@ CLIENT_SETTINGS = {
         "system_type": ("smpp_system_type", None),
     },
 }
-
-#: Webhook clients by (database, gateway id, write date); see ``_get_webhook_client``.
-_WEBHOOK_CLIENTS = {}
 
 #: Providers whose status callback URL is given with each message (the rest configure it
 #: once in the provider's console, or have none).
@@ -389,25 +386,54 @@ class SmsMarketingGateway(models.Model):
 
     @api.model
     def _get_by_webhook_token(self, token):
-        """The active gateway whose webhook token is ``token`` (constant-time compare)."""
+        """The active gateway whose webhook token is ``token``, with its company in the
+        environment (``self.env.company``), or an empty recordset."""
         if not token or len(token) < 16:
             return self.browse()
+        gateway_id, company_id = self._webhook_gateway(token)
+        if not gateway_id:
+            return self.browse()
+        return self.with_company(company_id).browse(gateway_id)
+
+    @api.model
+    @ormcache("token")
+    def _webhook_gateway(self, token):
+        # Cached: every delivery report asks, and reading the gateway record would cost more
+        # than applying the report; cleared whenever a gateway changes (write).
         gateway = self.sudo().search([("webhook_token", "=", token)], limit=1)
         if gateway and gw_base.constant_time_equal(gateway.webhook_token, token):
-            return gateway
-        return self.browse()
+            return gateway.id, gateway.company_id.id
+        return None, None
 
     def _get_webhook_client(self):
         """A client for parsing webhooks, reused across requests until the gateway changes
         (building one per report would cost more than applying the report)."""
         self.ensure_one()
-        key = (self.env.cr.dbname, self.id, str(self.write_date))
-        client = _WEBHOOK_CLIENTS.get(key)
-        if client is None:
-            if len(_WEBHOOK_CLIENTS) > 100:
-                _WEBHOOK_CLIENTS.clear()
-            client = _WEBHOOK_CLIENTS[key] = self._get_client()
-        return client
+        return self._webhook_client(self.id)
+
+    @api.model
+    @ormcache("gateway_id")
+    def _webhook_client(self, gateway_id):
+        # Clients are stateless for webhooks: verify and parse only.
+        return self.browse(gateway_id)._get_client()
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        gateways_created = super().create(vals_list)
+        self.env.registry.clear_cache()
+        return gateways_created
+
+    def write(self, vals):
+        res = super().write(vals)
+        # health counters change on the hot path through SQL, not here; any other change
+        # (token, credentials, activation) must reach the webhook caches of every worker
+        self.env.registry.clear_cache()
+        return res
+
+    def unlink(self):
+        res = super().unlink()
+        self.env.registry.clear_cache()
+        return res
 
     def _effective_batch_size(self):
         """Messages per request: the gateway's setting, capped by what the provider takes."""

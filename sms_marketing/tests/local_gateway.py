@@ -10,15 +10,25 @@ answers first, numbers to refuse, requests to leave unanswered (read timeout).
 
 import itertools
 import json
+import os
+import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
+from socketserver import ForkingMixIn
+
+
+class ForkingHTTPServer(ForkingMixIn, HTTPServer):
+    """One process per connection: like a real provider's API, the server side of a
+    benchmark then uses every core instead of one interpreter's."""
+
+    max_children = 64
 
 
 class LocalGateway:
     """Start with :meth:`start`, stop with :meth:`stop`; ``url`` is the base URL."""
 
-    def __init__(self, delay=0.0, fail_first=0, refuse=(), hang=()):
+    def __init__(self, delay=0.0, fail_first=0, refuse=(), hang=(), processes=False):
         self.delay = delay
         self.fail_first = fail_first
         self.refuse = set(refuse)
@@ -30,22 +40,55 @@ class LocalGateway:
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._server = None
+        # With ``processes``, each connection's process appends what it accepted to a shared
+        # log (one short write per request, atomic with O_APPEND) instead of memory.
+        self.processes = processes
+        self._log = None
+        if processes:
+            handle, self._log = tempfile.mkstemp(prefix="local_gateway_", suffix=".log")
+            os.close(handle)
 
     @property
     def url(self):
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def start(self):
+    def start(self, port=0):
         gateway = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # headers and body leave in separate writes: without TCP_NODELAY, Nagle's
+            # algorithm and delayed ACKs stall every keep-alive answer by 40 ms
+            disable_nagle_algorithm = True
 
             def log_message(self, *args):
                 pass
 
+            def do_GET(self):
+                # GET /stats: what the gateway saw (for benchmarks driving it from outside)
+                with gateway._lock:
+                    received = gateway._logged() if gateway.processes else gateway.received
+                    stats = {
+                        "requests": gateway.requests,
+                        "messages": len(received),
+                        "distinct": len({to for to, _ref, _id in received}),
+                        "max_concurrent": gateway.max_concurrent,
+                    }
+                self._answer(200, stats)
+
+            def do_DELETE(self):
+                # DELETE /stats: start counting afresh
+                with gateway._lock:
+                    gateway.received.clear()
+                    gateway.requests = gateway.max_concurrent = 0
+                    if gateway.processes:
+                        open(gateway._log, "w", encoding="utf-8").close()
+                self._answer(200, {"ok": True})
+
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.path == "/noop":  # the raw ceiling: answer without looking
+                    return self._answer(200, {"id": "x"})
                 with gateway._lock:
                     gateway.requests += 1
                     gateway._concurrent += 1
@@ -63,7 +106,7 @@ class LocalGateway:
                     if any(message["to"] in gateway.hang for message in messages):
                         time.sleep(30)  # the client gives up first: a read timeout
                         return None
-                    results = [gateway._accept(message) for message in messages]
+                    results = gateway._accept_all(messages)
                     if self.path == "/batch":
                         return self._answer(200, {"results": results})
                     result = results[0]
@@ -80,23 +123,41 @@ class LocalGateway:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server_class = ForkingHTTPServer if self.processes else ThreadingHTTPServer
+        self._server = server_class(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
-    def _accept(self, message):
-        if message["to"] in self.refuse:
-            return {"ref": message.get("ref"), "error": "number barred"}
-        provider_id = f"LG{next(self._ids)}"
-        with self._lock:
-            self.received.append((message["to"], message.get("ref"), provider_id))
-        return {"id": provider_id, "ref": message.get("ref")}
+    def _accept_all(self, messages):
+        results, accepted = [], []
+        prefix = f"LG{os.getpid()}-" if self.processes else "LG"
+        with self._lock:  # once per request: ids stay unique, the log stays ordered
+            for message in messages:
+                if message["to"] in self.refuse:
+                    results.append({"ref": message.get("ref"), "error": "number barred"})
+                    continue
+                provider_id = f"{prefix}{next(self._ids)}"
+                accepted.append((message["to"], message.get("ref"), provider_id))
+                results.append({"id": provider_id, "ref": message.get("ref")})
+            if self.processes:
+                lines = "".join(f"{to}\t{ref}\t{pid}\n" for to, ref, pid in accepted)
+                with open(self._log, "a", encoding="utf-8") as log:
+                    log.write(lines)
+            else:
+                self.received += accepted
+        return results
+
+    def _logged(self):
+        with open(self._log, encoding="utf-8") as log:
+            return [tuple(line.rstrip("\n").split("\t")) for line in log if line.strip()]
 
     def stop(self):
         if self._server:
             self._server.shutdown()
             self._server.server_close()
+        if self._log:
+            os.unlink(self._log)
 
     def numbers(self):
         with self._lock:

@@ -32,7 +32,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import requests
 from urllib3.exceptions import NewConnectionError
@@ -85,8 +85,7 @@ class SignatureError(GatewayError):
     """A webhook request is not provably from the provider: answer 403, change nothing."""
 
 
-@dataclass(frozen=True)
-class OutboundSms:
+class OutboundSms(NamedTuple):
     """One message to send.
 
     ``ref`` is our identifier (the trace id as text), echoed in results and, where the
@@ -94,6 +93,9 @@ class OutboundSms:
     ``to`` is E.164 (``+8613800138000``). ``sender`` overrides the gateway's default sender.
     ``params`` are template parameters for providers that send approved templates (Alibaba
     Cloud, Tencent Cloud); the body is always given as well.
+
+    A named tuple, like :class:`SendResult`: the dispatcher makes one per message, by the
+    hundred thousand, and tuples are several times cheaper to build than dataclasses.
     """
 
     ref: str
@@ -103,8 +105,7 @@ class OutboundSms:
     params: Mapping[str, str] | None = None
 
 
-@dataclass(frozen=True)
-class SendResult:
+class SendResult(NamedTuple):
     """What became of one :class:`OutboundSms` at send time.
 
     Accepted: ``provider_id`` (their message id) and, when they say, ``segments`` and

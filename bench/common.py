@@ -1,0 +1,102 @@
+"""Shared plumbing of the benchmarks: a fresh database per run, Odoo in this process.
+
+Each benchmark works in its own database, copied from a template built once with the
+addons it needs (no demo data), so every run starts from the same state in seconds.
+"""
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tools"))
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "sms_marketing" / "tests"))
+
+import conftest  # noqa: E402, F401  (makes sms_marketing.core importable without the ORM)
+import pg  # noqa: E402
+from odoo_bin import addons_path, import_odoo  # noqa: E402
+
+BENCH_ADDONS = REPO / "bench" / "addons"
+
+
+def odoo_addons_path(odoo):
+    return f"{addons_path(odoo)},{BENCH_ADDONS}"
+
+
+def fresh_database(database, modules="sms_marketing"):
+    """(Re)create ``database`` as a copy of ``<database>_template`` (addons ``modules``
+    installed without demo data; the template is built on first use)."""
+    pg.ensure()
+    import psycopg2
+
+    odoo = import_odoo()
+    template = f"{database}_template"
+    conn = psycopg2.connect(dbname="postgres")
+    conn.autocommit = True
+    with conn.cursor() as cr:
+        cr.execute("SELECT 1 FROM pg_database WHERE datname = %s", [template])
+        if not cr.fetchone():
+            print(f"building {template} (about a minute, once)...", flush=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    str(REPO / "tools" / "odoo_bin.py"),
+                    f"--addons-path={odoo_addons_path(odoo)}",
+                    f"--database={template}",
+                    f"--init={modules}",
+                    "--without-demo=all",
+                    "--stop-after-init",
+                    "--log-level=warn",
+                ],
+                check=True,
+            )
+        cr.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        cr.execute(f'CREATE DATABASE "{database}" TEMPLATE "{template}"')
+    conn.close()
+
+
+def setup_odoo(database):
+    """Import Odoo, configure it for ``database``; returns the ``odoo`` package."""
+    pg.load_env()
+    odoo = import_odoo()
+    odoo.tools.config.parse_config(
+        [f"--addons-path={odoo_addons_path(odoo)}", f"--database={database}", "--log-level=warn"]
+    )
+    return odoo
+
+
+class PeakRss:
+    """Samples this process's resident memory while a block runs; ``peak`` in MB."""
+
+    def __init__(self, interval=0.05):
+        self.interval = interval
+        self.peak = 0.0
+        self._stop = threading.Event()
+
+    @staticmethod
+    def current():
+        with open(f"/proc/{os.getpid()}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return 0.0
+
+    def _sample(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.current())
+            time.sleep(self.interval)
+
+    def __enter__(self):
+        self.peak = self.current()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.current())
