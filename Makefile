@@ -4,14 +4,15 @@ DEMO_DB ?= sms_marketing_demo
 PORT ?= 8069
 export DEMO_DB PORT
 
-.PHONY: help install db demo test test-pure test-quick bench-import clean
+.PHONY: help install db demo test test-pure test-quick bench-import bench-dispatch clean
 
 help:
 	@echo "make demo        install dependencies, create $(DEMO_DB) with demo data, serve http://localhost:$(PORT)"
 	@echo "make test        the whole suite: ruff, pylint-odoo, pure pytest, Odoo suite with tours"
 	@echo "make test-pure   lint and pure-Python tests only (no Odoo: not a substitute for make test)"
 	@echo "make test-quick  pytest-odoo on the already installed $(DEMO_DB) (fast developer loop)"
-	@echo "make bench-import  import benchmark (100,000 rows by default, ROWS=...)"
+	@echo "make bench-import  import benchmark (100,000 rows)"
+	@echo "make bench-dispatch  dispatch and webhook benchmark (100,000 traces; needs wrk)"
 
 install:
 	$(PYTHON) -m pip install -q -r requirements-dev.txt
@@ -38,3 +39,6 @@ bench-import: db
 
 clean:
 	rm -rf .test-logs bench/results
+
+bench-dispatch: db
+	$(PYTHON) bench/dispatch.py

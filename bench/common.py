@@ -69,6 +69,20 @@ def setup_odoo(database):
     return odoo
 
 
+def cpu_reference():
+    """Seconds this machine takes for a fixed pure-Python loop (10 million multiply-adds).
+
+    Printed by every benchmark: the shared virtual machines here change speed threefold from
+    hour to hour, so figures are comparable only alongside this reference (about 0.45 s when
+    the machine runs fast, 1.5 s in its slow hours).
+    """
+    started = time.perf_counter()
+    total = 0
+    for i in range(10_000_000):
+        total += i * i
+    return time.perf_counter() - started
+
+
 class PeakRss:
     """Samples this process's resident memory while a block runs; ``peak`` in MB."""
 

@@ -32,7 +32,7 @@ import sys
 import time
 
 # common (first) puts the repository on the import path for sms_marketing.core
-from common import fresh_database, setup_odoo
+from common import cpu_reference, fresh_database, setup_odoo
 
 from sms_marketing.core import phone as core_phone
 
@@ -132,6 +132,9 @@ def main():
     odoo = setup_odoo(args.database)
     from odoo.modules.registry import Registry
 
+    print(
+        f"CPU reference: {cpu_reference():.2f} s (0.45 s in a fast hour here, 1.5 s in a slow one)"
+    )
     data, expected = generate(args.rows)
     print(
         f"file: {args.rows:,} rows, {len(data) / 1e6:.1f} MB; generated "

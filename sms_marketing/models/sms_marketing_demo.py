@@ -172,3 +172,33 @@ class SmsMarketingDemo(models.AbstractModel):
             "evidence": evidence,
             "consent_date": when,
         }
+
+    @api.model
+    def _populate_traffic(self, limit=60):
+        """Queue a first SMS to opted-in demo contacts: once the server runs, the dispatcher
+        sends them through the simulator, whose reports and replies then show delivered,
+        failed and replied messages (and a few opt-outs) on the contacts."""
+        partners = self.env["res.partner"].search(
+            [
+                ("sms_consent_state", "=", "opted_in"),
+                ("sms_number_type", "in", ["mobile", "fixed_or_mobile"]),
+            ],
+            limit=limit,
+            order="id",
+        )
+        texts = {
+            "+86": "【演示商店】周末特惠：全场8折，欢迎光临！",
+            "other": "Demo Store: 20% off everything this weekend. See you soon!",
+        }
+        return self.env["sms.marketing.trace"].create(
+            [
+                {
+                    "partner_id": partner.id,
+                    "number": partner.sms_e164,
+                    "country_code": partner.sms_number_country_id.code,
+                    "body": texts["+86" if partner.sms_e164.startswith("+86") else "other"],
+                    "origin": "demo",
+                }
+                for partner in partners
+            ]
+        )

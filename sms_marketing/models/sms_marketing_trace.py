@@ -72,7 +72,7 @@ class SmsMarketingTrace(models.Model):
         "res.company", required=True, default=lambda self: self.env.company
     )
     partner_id = fields.Many2one("res.partner", string="Contact", index="btree_not_null")
-    number = fields.Char(required=True, index=True, help="E.164 number the SMS goes to.")
+    number = fields.Char(required=True, help="E.164 number the SMS goes to.")
     country_code = fields.Char(size=2, help="ISO country of the number, used for routing.")
     body = fields.Text(required=True)
     segments = fields.Integer()
@@ -104,7 +104,8 @@ class SmsMarketingTrace(models.Model):
 
     def init(self):
         # The dispatcher's claim reads "queued and due" in scheduled order; webhooks find
-        # traces by their gateway's message id.
+        # traces by their gateway's message id; replies find the last SMS sent to their
+        # number. Partial indexes: a claimed trace (queued -> sending) enters only one.
         self.env.cr.execute(
             """
             CREATE INDEX IF NOT EXISTS sms_marketing_trace_due_idx
@@ -113,6 +114,9 @@ class SmsMarketingTrace(models.Model):
                 ON sms_marketing_trace (claimed_at) WHERE state = 'sending';
             CREATE INDEX IF NOT EXISTS sms_marketing_trace_provider_idx
                 ON sms_marketing_trace (gateway_id, provider_id) WHERE provider_id IS NOT NULL;
+            CREATE INDEX IF NOT EXISTS sms_marketing_trace_number_sent_idx
+                ON sms_marketing_trace (number, sent_at)
+             WHERE state IN ('sent', 'delivered', 'undelivered');
             """
         )
 

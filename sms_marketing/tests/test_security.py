@@ -66,3 +66,61 @@ class TestSecurity(SmsMarketingCommon):
         self.assertEqual(set(manager.search(mine).mapped("evidence")), {"main", "branch"})
         footers = self.env["sms.marketing.locale"].with_user(self.user_marketing).search([])
         self.assertEqual(footers.company_id, self.company)
+
+
+@tagged("post_install", "-at_install")
+class TestGatewaySecurity(SmsMarketingCommon):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.gateway = cls.env["sms.marketing.gateway"].create(
+            {
+                "name": "Twilio",
+                "provider": "twilio",
+                "sender": "+14155550100",
+                "twilio_account_sid": "AC1",
+                "twilio_auth_token": "top-secret",
+            }
+        )
+        cls.other_company = cls.env["res.company"].create({"name": "Other Co"})
+
+    @users("sms_user", "sms_manager")
+    def test_credentials_and_webhook_token_are_for_administrators_only(self):
+        gateway = self.gateway.with_env(self.env)
+        self.assertEqual(gateway.name, "Twilio", "marketing staff see which gateways exist")
+        for fname in ("twilio_auth_token", "twilio_account_sid", "webhook_token"):
+            with self.subTest(field=fname), self.assertRaises(AccessError):
+                gateway.read([fname])
+        with self.assertRaises(AccessError):
+            gateway.write({"name": "Renamed"})
+        with self.assertRaises(AccessError):
+            self.env["sms.marketing.gateway"].create({"name": "Mine", "provider": "simulator"})
+
+    def test_administrator_manages_gateways(self):
+        admin = self.env.ref("base.user_admin")
+        gateway = self.gateway.with_user(admin)
+        self.assertEqual(gateway.twilio_auth_token, "top-secret")
+        gateway.write({"rate_limit": 10})
+
+    @users("sms_user")
+    def test_users_read_sent_sms_of_their_company_only(self):
+        other = self.other_company
+        Trace = self.env["sms.marketing.trace"].sudo()
+        mine = Trace.create({"number": "+8613800138000", "body": "a", "state": "sent"})
+        theirs = Trace.create(
+            {"number": "+8613800138001", "body": "b", "state": "sent", "company_id": other.id}
+        )
+        visible = self.env["sms.marketing.trace"].search([("id", "in", (mine | theirs).ids)])
+        self.assertEqual(visible, mine)
+        with self.assertRaises(AccessError):
+            mine.with_env(self.env).write({"state": "delivered"})
+
+    def test_copied_database_is_neutralized(self):
+        from odoo.modules.neutralize import get_neutralization_queries
+
+        for query in get_neutralization_queries(["sms_marketing"]):
+            self.env.cr.execute(query)
+        self.gateway.invalidate_recordset()
+        self.assertFalse(self.gateway.active)
+        simulators = self.env["sms.marketing.gateway"].search([("provider", "=", "simulator")])
+        self.assertTrue(all(simulators.mapped("active")))
