@@ -4,6 +4,7 @@ Each benchmark works in its own database, copied from a template built once with
 addons it needs (no demo data), so every run starts from the same state in seconds.
 """
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -27,20 +28,37 @@ def odoo_addons_path(odoo):
     return f"{addons_path(odoo)},{BENCH_ADDONS}"
 
 
+def _addons_fingerprint():
+    """A hash of the addons' code: a template built from older code is rebuilt."""
+    digest = hashlib.sha1()
+    for folder in (REPO / "sms_marketing", BENCH_ADDONS):
+        for path in sorted(folder.rglob("*")):
+            if path.suffix in {".py", ".xml", ".csv", ".sql"} and "tests" not in path.parts:
+                digest.update(str(path.relative_to(REPO)).encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def fresh_database(database, modules="sms_marketing"):
     """(Re)create ``database`` as a copy of ``<database>_template`` (addons ``modules``
-    installed without demo data; the template is built on first use)."""
+    installed without demo data; the template is rebuilt when the addons' code changed)."""
     pg.ensure()
     import psycopg2
 
     odoo = import_odoo()
     template = f"{database}_template"
+    fingerprint = _addons_fingerprint()
     conn = psycopg2.connect(dbname="postgres")
     conn.autocommit = True
     with conn.cursor() as cr:
-        cr.execute("SELECT 1 FROM pg_database WHERE datname = %s", [template])
-        if not cr.fetchone():
-            print(f"building {template} (about a minute, once)...", flush=True)
+        cr.execute(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+            [template],
+        )
+        row = cr.fetchone()
+        if not row or row[0] != fingerprint:
+            print(f"building {template} (about a minute, when the code changed)...", flush=True)
+            cr.execute(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
             subprocess.run(
                 [
                     sys.executable,
@@ -54,6 +72,7 @@ def fresh_database(database, modules="sms_marketing"):
                 ],
                 check=True,
             )
+            cr.execute(f'COMMENT ON DATABASE "{template}" IS %s', [fingerprint])
         cr.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         cr.execute(f'CREATE DATABASE "{database}" TEMPLATE "{template}"')
     conn.close()

@@ -68,7 +68,6 @@ class ResPartner(models.Model):
         string="SMS Consent",
         compute="_compute_sms_consent",
         store=True,
-        index=True,
     )
     sms_consent_date = fields.Datetime(
         string="Consent Date", compute="_compute_sms_consent", store=True
@@ -184,6 +183,32 @@ class ResPartner(models.Model):
             partners.sms_consent_state = ACTION_TO_STATE.get(action, "unknown")
             partners.sms_consent_date = date
             partners.sms_consent_source = source
+
+    def _phone_format_number(self, number, country, force_format="E164", raise_exception=False):
+        # Odoo sanitises the same numbers we normalise (phone_sanitized): for a valid number
+        # already written in E.164 both give that number, and ours is memoised, which spares
+        # a phonenumbers parse per contact when importing thousands of them.
+        if force_format == "E164" and isinstance(number, str) and number.startswith("+"):
+            info = core_phone.normalize(number)
+            if info and info.is_valid and info.e164 == number:
+                return number
+        return super()._phone_format_number(
+            number, country, force_format=force_format, raise_exception=raise_exception
+        )
+
+    @api.model
+    def _add_missing_default_values(self, values):
+        # Same memo as default_get below: an import creates thousands of partners with the
+        # same fields, and the ORM lists the missing ones for each. Properties fields have
+        # defaults that depend on the values: never memoised.
+        memo = self.env.context.get("sms_marketing_defaults_memo")
+        if memo is None or any(f.type == "properties" for f in self._fields.values()):
+            return super()._add_missing_default_values(values)
+        key = ("missing", frozenset(values))
+        if key not in memo:
+            complete = super()._add_missing_default_values(values)
+            memo[key] = {name: value for name, value in complete.items() if name not in values}
+        return {**memo[key], **values}
 
     @api.model
     def default_get(self, fields_list):

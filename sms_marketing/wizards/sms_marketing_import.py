@@ -16,7 +16,7 @@ _logger = logging.getLogger(__name__)
 
 # Partners are created and updated in chunks: big enough for set-based SQL underneath, small
 # enough to keep the ORM cache and memory flat for a 100,000-row file.
-CHUNK = 5000
+CHUNK = 10000
 # Context for bulk writes on partners: no chatter message or follower per imported contact.
 BULK_CONTEXT = {
     "tracking_disable": True,
@@ -275,6 +275,7 @@ class SmsMarketingImport(models.TransientModel):
             several contacts, or several rows pointing to one contact, are rejected.
         """
         Partner = self.env["res.partner"]
+        # plain tuples, and the cache emptied chunk by chunk: a file may match 100,000 contacts
         by_number, by_email = {}, {}
         numbers = list({row.e164 for row in rows})
         for start in range(0, len(numbers), 10000):
@@ -282,31 +283,37 @@ class SmsMarketingImport(models.TransientModel):
             for partner in Partner.search_fetch(
                 [("sms_e164", "in", chunk)], ["sms_e164", "email_normalized", "display_name"]
             ):
-                by_number.setdefault(partner.sms_e164, []).append(partner)
+                by_number.setdefault(partner.sms_e164, []).append(
+                    (partner.id, partner.email_normalized, partner.display_name)
+                )
+            self.env.invalidate_all()
         emails = list({row.email for row in rows if row.email})
         for start in range(0, len(emails), 10000):
             chunk = emails[start : start + 10000]
             for partner in Partner.search_fetch(
                 [("email_normalized", "in", chunk)], ["email_normalized", "display_name"]
             ):
-                by_email.setdefault(partner.email_normalized, []).append(partner)
+                by_email.setdefault(partner.email_normalized, []).append(
+                    (partner.id, partner.email_normalized, partner.display_name)
+                )
+            self.env.invalidate_all()
 
         matches, rejections = {}, []
         for row in rows:
             candidates = by_number.get(row.e164) or by_email.get(row.email) or []
             if len(candidates) > 1 and row.email:
                 # Several contacts share the number: the one with the row's email is meant.
-                same_email = [p for p in candidates if p.email_normalized == row.email]
+                same_email = [c for c in candidates if c[1] == row.email]
                 candidates = same_email if len(same_email) == 1 else candidates
             if len(candidates) > 1:
-                names = ", ".join(p.display_name for p in candidates[:5])
+                names = ", ".join(name for _id, _email, name in candidates[:5])
                 rejections.append(
                     importer.Rejection(
                         row.line, row.cells, importer.REASON_AMBIGUOUS_MATCH, {"names": names}
                     )
                 )
             elif candidates:
-                matches[row.line] = candidates[0].id
+                matches[row.line] = candidates[0][0]
         lines_by_partner = {}
         for line, partner_id in matches.items():
             lines_by_partner.setdefault(partner_id, []).append(line)
