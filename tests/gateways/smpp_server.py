@@ -33,6 +33,8 @@ from dataclasses import dataclass
 
 import smpp34
 
+from .servers import free_port
+
 ROK = 0x00
 RINVCMDID = 0x03
 RINVPASWD = 0x0E
@@ -63,12 +65,6 @@ _GSM_EXTENSION = {
     0x40: "|",
     0x65: "€",
 }
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_until(predicate, timeout=5.0, interval=0.01):

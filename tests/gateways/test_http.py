@@ -3,7 +3,6 @@
 import hashlib
 import hmac
 import json
-import re
 import socket
 import threading
 import time
@@ -14,6 +13,8 @@ from werkzeug import Response
 from sms_marketing.core.gateways import base
 from sms_marketing.core.gateways import http as http_gateway
 from sms_marketing.core.gateways.base import OutboundSms, SignatureError, WebhookRequest
+
+from .servers import HangUpServer
 
 SECRET = "whsec_0123456789"
 
@@ -42,48 +43,6 @@ def closed_port_url():
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}/send"
-
-
-class HangUpServer:
-    """A provider that reads one whole request, then closes the connection without a word:
-    the request got there, the answer never came back."""
-
-    def __init__(self):
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(5)
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-        self.requests = []
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def serve(self):
-        try:
-            conn, _address = self.listener.accept()
-        except OSError:
-            return
-        with conn:
-            conn.settimeout(5)
-            data = b""
-            try:
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    data += chunk
-                head, _, body = data.partition(b"\r\n\r\n")
-                length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
-                while length and len(body) < int(length.group(1)):
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    body += chunk
-            except OSError:
-                return
-            self.requests.append((head, body))
-
-    def close(self):
-        self.thread.join(5)
-        self.listener.close()
 
 
 @pytest.fixture

@@ -10,8 +10,6 @@ import hashlib
 import hmac
 import json
 import re
-import socket
-import threading
 import time
 from datetime import datetime, timezone
 
@@ -43,6 +41,8 @@ from sms_marketing.core.gateways.base import (
     OutboundSms,
     WebhookRequest,
 )
+
+from .servers import HangUpServer, free_port
 
 SECRET_ID = "AKIDTestSecretId0123456789"
 SECRET_KEY = "TestSecretKey0123456789abcdef"
@@ -580,54 +580,6 @@ def test_read_timeout_is_ambiguous_and_never_resent(httpserver):
     assert all(not r.accepted for r in results)
     assert all((r.error_kind, r.error_code) == (AMBIGUOUS, ERR_TIMEOUT) for r in results)
     assert len(provider.received) == 1
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class HangUpServer:
-    """A provider that reads one whole request, then closes the connection without a word:
-    the request got there, the answer never came back."""
-
-    def __init__(self):
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(5)
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-        self.requests = []
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def serve(self):
-        try:
-            conn, _address = self.listener.accept()
-        except OSError:
-            return
-        with conn:
-            conn.settimeout(5)
-            data = b""
-            try:
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    data += chunk
-                head, _, body = data.partition(b"\r\n\r\n")
-                length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
-                while length and len(body) < int(length.group(1)):
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    body += chunk
-            except OSError:
-                return
-            self.requests.append((head, body))
-
-    def close(self):
-        self.thread.join(5)
-        self.listener.close()
 
 
 @pytest.fixture

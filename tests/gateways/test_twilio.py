@@ -9,7 +9,6 @@ own Python helper library (``tests/unit/test_request_validator.py`` in twilio/tw
 import base64
 import hashlib
 import hmac
-import re
 import socket
 import threading
 import time
@@ -24,6 +23,8 @@ from sms_marketing.core.gateways.base import (
     SignatureError,
     WebhookRequest,
 )
+
+from .servers import HangUpServer
 
 ACCOUNT_SID = "AC00000000000000000000000000000001"
 AUTH_TOKEN = "f0e1d2c3b4a5968778695a4b3c2d1e0f"
@@ -93,48 +94,6 @@ def closed_port_url():
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}"
-
-
-class HangUpServer:
-    """A provider that reads one whole request, then closes the connection without a word:
-    the request got there, the answer never came back."""
-
-    def __init__(self):
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(5)
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-        self.requests = []
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def serve(self):
-        try:
-            conn, _address = self.listener.accept()
-        except OSError:
-            return
-        with conn:
-            conn.settimeout(5)
-            data = b""
-            try:
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    data += chunk
-                head, _, body = data.partition(b"\r\n\r\n")
-                length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
-                while length and len(body) < int(length.group(1)):
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    body += chunk
-            except OSError:
-                return
-            self.requests.append((head, body))
-
-    def close(self):
-        self.thread.join(5)
-        self.listener.close()
 
 
 @pytest.fixture

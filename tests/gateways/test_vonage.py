@@ -9,7 +9,6 @@ timestamp=1461605396``, secret ``secret``).
 import hashlib
 import hmac
 import json
-import re
 import socket
 import threading
 import time
@@ -21,6 +20,8 @@ from werkzeug import Response
 
 from sms_marketing.core.gateways import base, vonage
 from sms_marketing.core.gateways.base import OutboundSms, SignatureError, WebhookRequest
+
+from .servers import HangUpServer
 
 API_KEY = "abcd1234"
 API_SECRET = "Sup3rS3cret"
@@ -80,48 +81,6 @@ def closed_port_url():
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}"
-
-
-class HangUpServer:
-    """A provider that reads one whole request, then closes the connection without a word:
-    the request got there, the answer never came back."""
-
-    def __init__(self):
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(5)
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-        self.requests = []
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def serve(self):
-        try:
-            conn, _address = self.listener.accept()
-        except OSError:
-            return
-        with conn:
-            conn.settimeout(5)
-            data = b""
-            try:
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    data += chunk
-                head, _, body = data.partition(b"\r\n\r\n")
-                length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
-                while length and len(body) < int(length.group(1)):
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    body += chunk
-            except OSError:
-                return
-            self.requests.append((head, body))
-
-    def close(self):
-        self.thread.join(5)
-        self.listener.close()
 
 
 @pytest.fixture

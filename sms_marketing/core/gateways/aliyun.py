@@ -83,10 +83,13 @@ from .base import (
     SendResult,
     StatusReport,
     WebhookResponse,
+    bare_sign_name,
     http_error_result,
+    json_items,
     parse_retry_after,
     register,
     request_failure,
+    unique_number_groups,
 )
 
 API_VERSION = "2017-05-25"
@@ -329,7 +332,7 @@ class AliyunClient(GatewayClient):
     def sign_name(self, message):
         """The signature to send under: the message's sender, else the setting, without
         the 【】 brackets phones display around it (the API wants the bare name)."""
-        return _bare_sign_name(message.sender) or _bare_sign_name(self.settings["sign_name"])
+        return bare_sign_name(message.sender) or bare_sign_name(self.settings["sign_name"])
 
     def build_request(self, action, params):
         """``(url, headers)`` of a signed ``POST`` carrying ``params`` in the query string."""
@@ -385,7 +388,9 @@ class AliyunClient(GatewayClient):
                 )
             else:
                 sendable.append((index, message))
-        for group in _unique_number_groups(sendable, self.max_batch):
+        for group in unique_number_groups(
+            sendable, self.max_batch, key=lambda message: provider_number(message.to)
+        ):
             results.update(self._send_group(group))
         return [results[index] for index in range(len(messages))]
 
@@ -473,7 +478,7 @@ class AliyunClient(GatewayClient):
 
     def parse_status(self, request):
         reports = []
-        for item in _items(request.json()):
+        for item in json_items(request.json()):
             biz_id = str(item.get("biz_id") or "")
             number = provider_number(item.get("phone_number"))
             if not biz_id or not number:
@@ -505,7 +510,7 @@ class AliyunClient(GatewayClient):
 
     def parse_inbound(self, request):
         messages = []
-        for item in _items(request.json()):
+        for item in json_items(request.json()):
             sender = e164_from_provider(item.get("phone_number"))
             if not sender:
                 continue
@@ -532,39 +537,3 @@ _NO_MESSAGE = OutboundSms(ref="", to="", body="")
 
 def _json(value):
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def _bare_sign_name(value):
-    """``【Brand】`` or ``[Brand]`` -> ``Brand``."""
-    value = str(value or "").strip()
-    if len(value) > 2 and (value[0], value[-1]) in (("【", "】"), ("[", "]")):
-        value = value[1:-1].strip()
-    return value
-
-
-def _items(payload):
-    """The objects of a push (a JSON array, or a single object)."""
-    if isinstance(payload, dict):
-        return [payload]
-    if isinstance(payload, list):
-        return [item for item in payload if isinstance(item, dict)]
-    return []
-
-
-def _unique_number_groups(indexed, size):
-    """Split ``(index, message)`` pairs into groups of at most ``size`` where no number
-    appears twice (a repeated number would make ``<BizId>:<number>`` ambiguous)."""
-    groups = []
-    pending = list(indexed)
-    while pending:
-        group, seen, rest = [], set(), []
-        for index, message in pending:
-            number = provider_number(message.to)
-            if number in seen or len(group) >= size:
-                rest.append((index, message))
-            else:
-                seen.add(number)
-                group.append((index, message))
-        groups.append(group)
-        pending = rest
-    return groups

@@ -365,3 +365,41 @@ def _never_connected(exc):
         stack += [getattr(current, "reason", None), current.__cause__, current.__context__]
         stack += [arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException)]
     return False
+
+
+def bare_sign_name(value):
+    """A Chinese SMS signature without its brackets: ``【Brand】`` or ``[Brand]`` ->
+    ``Brand`` (Alibaba Cloud and Tencent Cloud want the bare name)."""
+    value = str(value or "").strip()
+    if len(value) > 2 and (value[0], value[-1]) in (("【", "】"), ("[", "]")):
+        value = value[1:-1].strip()
+    return value
+
+
+def json_items(payload):
+    """The objects of a pushed JSON document (an array of objects, or a single object)."""
+    if isinstance(payload, dict):
+        return [payload]
+    if isinstance(payload, list):
+        return [item for item in payload if isinstance(item, dict)]
+    return []
+
+
+def unique_number_groups(indexed, size, key=lambda message: message.to):
+    """Split ``(index, message)`` pairs into groups of at most ``size`` in which no number
+    (as ``key`` writes it) appears twice: batch APIs answer per number, so a repeated
+    number in one request would make its results ambiguous."""
+    groups = []
+    pending = list(indexed)
+    while pending:
+        group, seen, rest = [], set(), []
+        for index, message in pending:
+            number = key(message)
+            if number in seen or len(group) >= size:
+                rest.append((index, message))
+            else:
+                seen.add(number)
+                group.append((index, message))
+        groups.append(group)
+        pending = rest
+    return groups

@@ -79,11 +79,14 @@ from .base import (
     SendResult,
     StatusReport,
     WebhookResponse,
+    bare_sign_name,
     e164,
     http_error_result,
+    json_items,
     parse_retry_after,
     register,
     request_failure,
+    unique_number_groups,
 )
 
 API_VERSION = "2021-01-11"
@@ -301,7 +304,7 @@ class TencentClient(GatewayClient):
     def sign_name(self, message):
         """The signature to send under: the message's sender, else the setting, without
         the 【】 brackets phones display around it (the API wants the bare name)."""
-        return _bare_sign_name(message.sender) or _bare_sign_name(self.settings["sign_name"])
+        return bare_sign_name(message.sender) or bare_sign_name(self.settings["sign_name"])
 
     def build_request(self, payload):
         """Headers of a signed ``SendSms`` request whose body is ``payload`` (bytes)."""
@@ -361,7 +364,7 @@ class TencentClient(GatewayClient):
             key = (self.sign_name(message), params, digits.startswith("86"))
             groups.setdefault(key, []).append((index, message))
         for (sign_name, params, domestic), members in groups.items():
-            for group in _unique_number_groups(members, self.max_batch):
+            for group in unique_number_groups(members, self.max_batch):
                 body = self.request_body(group, sign_name, params, domestic)
                 results.update(self._send_group(group, body))
         return [results[index] for index in range(len(messages))]
@@ -443,7 +446,7 @@ class TencentClient(GatewayClient):
 
     def parse_status(self, request):
         reports = []
-        for item in _items(request.json()):
+        for item in json_items(request.json()):
             sid = str(item.get("sid") or "")
             if not sid:
                 continue
@@ -463,7 +466,7 @@ class TencentClient(GatewayClient):
 
     def parse_inbound(self, request):
         messages = []
-        for item in _items(request.json()):
+        for item in json_items(request.json()):
             sender = e164(f"{item.get('nationcode') or ''}{item.get('mobile') or ''}")
             if not sender:
                 continue
@@ -504,38 +507,3 @@ def _int_or_none(value):
         return int(value)
     except (TypeError, ValueError):
         return None
-
-
-def _bare_sign_name(value):
-    """``【Brand】`` or ``[Brand]`` -> ``Brand``."""
-    value = str(value or "").strip()
-    if len(value) > 2 and (value[0], value[-1]) in (("【", "】"), ("[", "]")):
-        value = value[1:-1].strip()
-    return value
-
-
-def _items(payload):
-    """The objects of a callback (a JSON array, or a single object)."""
-    if isinstance(payload, dict):
-        return [payload]
-    if isinstance(payload, list):
-        return [item for item in payload if isinstance(item, dict)]
-    return []
-
-
-def _unique_number_groups(indexed, size):
-    """Split ``(index, message)`` pairs into groups of at most ``size`` in which no number
-    appears twice."""
-    groups = []
-    pending = list(indexed)
-    while pending:
-        group, seen, rest = [], set(), []
-        for index, message in pending:
-            if message.to in seen or len(group) >= size:
-                rest.append((index, message))
-            else:
-                seen.add(message.to)
-                group.append((index, message))
-        groups.append(group)
-        pending = rest
-    return groups
