@@ -22,6 +22,9 @@
         "views/sms_marketing_gateway_views.xml",
         "views/sms_marketing_trace_views.xml",
         "views/sms_marketing_inbound_views.xml",
+        "views/sms_marketing_segment_views.xml",
+        "views/sms_marketing_campaign_views.xml",
+        "wizards/sms_marketing_campaign_test_views.xml",
         "views/res_partner_views.xml",
         "views/res_config_settings_views.xml",
         "wizards/sms_marketing_consent_wizard_views.xml",
@@ -30,6 +33,7 @@
     ],
     "demo": ["demo/sms_marketing_demo.xml"],
     "assets": {
+        "web.assets_backend": ["sms_marketing/static/src/**/*"],
         "web.assets_tests": ["sms_marketing/static/tests/tours/**/*"],
     },
     "post_init_hook": "_post_init_hook",

@@ -1,7 +1,10 @@
 from . import (
+    link_tracker,
     res_company,
     res_config_settings,
     res_partner,
+    sms_marketing_campaign,
+    sms_marketing_campaign_prepare,
     sms_marketing_consent,
     sms_marketing_demo,
     sms_marketing_dispatcher,
@@ -9,6 +12,7 @@ from . import (
     sms_marketing_gateway_event,
     sms_marketing_inbound,
     sms_marketing_locale,
+    sms_marketing_segment,
     sms_marketing_tag,
     sms_marketing_trace,
     sms_sms,

@@ -153,6 +153,12 @@ class SmsMarketingGateway(models.Model):
         help="Sender shown on phones: a number (+14155552671), a registered alphanumeric "
         "sender id, or the approved signature for Chinese providers (【Brand】)."
     )
+    sms_signature = fields.Char(
+        string="Message Signature",
+        help="Text put at the start of every campaign message, such as 【Brand】, which "
+        "Chinese carriers require. Leave empty when the provider adds it from its own "
+        "approved sign name (Alibaba Cloud, Tencent Cloud) or for other countries.",
+    )
     base_url = fields.Char(
         string="API Base URL", help="Leave empty for the provider's official endpoint."
     )

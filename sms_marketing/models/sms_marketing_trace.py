@@ -16,7 +16,20 @@ TRACE_STATES = [
     ("undelivered", "Undelivered"),
     ("failed", "Failed"),
     ("unknown", "Unknown"),
+    ("held", "Paused"),
     ("canceled", "Canceled"),
+]
+
+EXCLUSION_REASONS = [
+    ("no_consent", "No Consent"),
+    ("opted_out", "Opted Out"),
+    ("blacklisted", "Blacklisted"),
+    ("no_number", "No Number"),
+    ("invalid_number", "Invalid Number"),
+    ("not_mobile", "Not a Mobile Number"),
+    ("duplicate", "Duplicate Number"),
+    ("frequency_cap", "Frequency Cap Reached"),
+    ("other_company", "Other Company"),
 ]
 
 
@@ -101,6 +114,19 @@ class SmsMarketingTrace(models.Model):
         help="Set when the trace carries one of Odoo's own SMS (sms.sms).",
     )
     origin = fields.Char(help="What asked for this SMS (campaign, automation, reply...).")
+    campaign_id = fields.Many2one("sms.marketing.campaign", readonly=True, ondelete="cascade")
+    variant_id = fields.Many2one("sms.marketing.variant", readonly=True, ondelete="set null")
+    exclusion_reason = fields.Selection(
+        EXCLUSION_REASONS, readonly=True, help="Why this contact of the audience got no SMS."
+    )
+    link_token = fields.Char(
+        readonly=True,
+        copy=False,
+        groups="sms_marketing.group_sms_marketing_manager",
+        help="Random token of this recipient's short links.",
+    )
+    clicked_at = fields.Datetime(string="First Click", readonly=True)
+    click_ids = fields.One2many("link.tracker.click", "sms_marketing_trace_id", readonly=True)
 
     def init(self):
         # The dispatcher's claim reads "queued and due" in scheduled order; webhooks find
@@ -117,6 +143,10 @@ class SmsMarketingTrace(models.Model):
             CREATE INDEX IF NOT EXISTS sms_marketing_trace_number_sent_idx
                 ON sms_marketing_trace (number, sent_at)
              WHERE state IN ('sent', 'delivered', 'undelivered');
+            CREATE INDEX IF NOT EXISTS sms_marketing_trace_campaign_number_idx
+                ON sms_marketing_trace (campaign_id, number) WHERE campaign_id IS NOT NULL;
+            CREATE UNIQUE INDEX IF NOT EXISTS sms_marketing_trace_link_token_idx
+                ON sms_marketing_trace (link_token) WHERE link_token IS NOT NULL;
             """
         )
 

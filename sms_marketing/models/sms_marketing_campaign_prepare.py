@@ -1,0 +1,527 @@
+"""Campaign preparation: from the audience to queued traces, batch by batch.
+
+One batch is three statements and a render loop, whatever the audience size:
+
+1. the next ``batch_size`` partner ids of the audience (the combined segment domain,
+   keyset-paginated on ``id``);
+2. one ``SELECT`` that classifies them: the first failing rule gives the exclusion reason
+   (company, number, opt-out, blacklist, consent, frequency cap), then duplicate numbers are
+   ranked among the partners left (inside the batch by a window function, across batches
+   against the traces already queued for the campaign);
+3. Python renders the body of each recipient (template, short links with a fresh token,
+   signature, footer in their language), counts segments, and picks the send time (quiet
+   hours in their time zone);
+4. one ``COPY`` writes every trace of the batch, excluded ones with their reason.
+
+The batch and the campaign's cursor commit together (the cron runner commits after each
+call), so a crash resumes at the next batch and never queues a partner twice. Memory is
+bounded by the batch size.
+"""
+
+import io
+import logging
+
+from odoo import api, fields, models
+from odoo.tools import SQL
+
+from ..core import abtest as core_abtest
+from ..core import encoding as core_encoding
+from ..core import sendtime as core_sendtime
+from ..core.compose import first_name
+from .res_partner import SMS_CAPABLE_TYPES
+from .sms_marketing_campaign import PARTNER_PLACEHOLDERS, new_link_token
+
+_logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 20000
+#: Buckets of the deterministic A/B split (a partner's bucket depends on the campaign).
+AB_BUCKETS = 10000
+#: Outcomes of marketing traces that count for the frequency cap.
+CAP_STATES = ["queued", "sending", "held", "sent", "delivered", "undelivered", "unknown"]
+
+TRACE_COLUMNS = (
+    "company_id",
+    "partner_id",
+    "campaign_id",
+    "variant_id",
+    "number",
+    "country_code",
+    "body",
+    "segments",
+    "message_class",
+    "state",
+    "exclusion_reason",
+    "gateway_id",
+    "scheduled_at",
+    "link_token",
+    "origin",
+    "is_test",
+    "attempts",
+    "create_uid",
+    "create_date",
+    "write_uid",
+    "write_date",
+)
+
+
+def _copy_value(value):
+    """One field of a COPY text-format row."""
+    if value is None or value is False:
+        return "\\N"
+    if value is True:
+        return "t"
+    text = value if isinstance(value, str) else str(value)
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        text = (
+            text.replace("\\", "\\\\")
+            .replace("\t", "\\t")
+            .replace("\n", "\\n")
+            .replace("\r", "\\r")
+        )
+    return text
+
+
+class SmsMarketingCampaign(models.Model):
+    _inherit = "sms.marketing.campaign"
+
+    # ------------------------------------------------------------------------------------
+    # Cron
+    # ------------------------------------------------------------------------------------
+
+    @api.model
+    def _cron_prepare(self, batch_size=BATCH_SIZE):
+        """Start due scheduled campaigns, prepare one batch of the oldest sending campaign,
+        decide due A/B tests, close finished campaigns. Reports progress so Odoo's cron
+        runner calls again (and commits) until the work is done."""
+        now = fields.Datetime.now()
+        self.search([("state", "=", "scheduled"), ("scheduled_at", "<=", now)])._start_sending()
+        self._ab_decide_due()
+        campaign = self.search(
+            [("state", "=", "sending"), ("prepare_done", "=", False)],
+            order="launched_at, id",
+            limit=1,
+        )
+        done = campaign._prepare_batch(batch_size) if campaign else 0
+        pending = self.search([("state", "=", "sending"), ("prepare_done", "=", False)])
+        remaining = sum(max(c.audience_count - c.prepared_count, 1) for c in pending)
+        self._close_finished()
+        self.env["ir.cron"]._notify_progress(done=done, remaining=remaining if done else 0)
+        return done
+
+    def _start_sending(self):
+        """scheduled → sending: count the audience, create the UTM campaign, wake the cron."""
+        if not self:
+            return
+        for campaign in self:
+            if not campaign.utm_campaign_id:
+                campaign.utm_campaign_id = (
+                    self.env["utm.campaign"].sudo().create({"name": campaign.name})
+                )
+            campaign.write(
+                {
+                    "state": "sending",
+                    "launched_at": fields.Datetime.now(),
+                    "prepare_phase": "test" if campaign.ab_testing else "all",
+                    "prepare_cursor": 0,
+                    "prepared_count": 0,
+                    "prepare_done": False,
+                    "audience_count": campaign._audience_query(count=True),
+                }
+            )
+        self.env.ref("sms_marketing.ir_cron_sms_marketing_campaign")._trigger()
+
+    def _audience_query(self, after_id=0, limit=None, count=False):
+        """Partner ids of the audience after ``after_id`` (ascending), or their count."""
+        self.ensure_one()
+        Partner = self.env["res.partner"].sudo().with_context(active_test=True)
+        domain = self.env["sms.marketing.segment"]._combine_domain(
+            self.segment_ids.sudo(), self.exclude_segment_ids.sudo()
+        )
+        if after_id:
+            domain = [*domain, ("id", ">", after_id)]
+        query = Partner._search(domain, order="id", limit=limit)
+        if count:
+            self.env.cr.execute(SQL("SELECT count(*) FROM (%s) q", query.select()))
+            return self.env.cr.fetchone()[0]
+        self.env.cr.execute(query.select())
+        return [row[0] for row in self.env.cr.fetchall()]
+
+    # ------------------------------------------------------------------------------------
+    # One batch
+    # ------------------------------------------------------------------------------------
+
+    def _prepare_batch(self, batch_size=BATCH_SIZE):
+        """Prepare the next batch of the campaign; return the number of partners handled."""
+        self.ensure_one()
+        self.env.flush_all()
+        ids = self._audience_query(after_id=self.prepare_cursor, limit=batch_size)
+        if not ids:
+            self._prepare_phase_done()
+            return 0
+        rows = self._classify(ids)
+        self._queue_rows(rows)
+        self.write(
+            {
+                "prepare_cursor": ids[-1],
+                "prepared_count": self.prepared_count + len(ids),
+            }
+        )
+        if len(ids) < batch_size:
+            self._prepare_phase_done()
+        return len(ids)
+
+    def _ab_bucket_sql(self):
+        """The A/B filter of the current phase on partner alias ``p`` (TRUE without one)."""
+        if self.prepare_phase not in ("test", "rest"):
+            return SQL("TRUE")
+        bucket = SQL(
+            "mod(mod(hashtextextended(p.id::text, %s), %s) + %s, %s)",
+            self.id,
+            AB_BUCKETS,
+            AB_BUCKETS,
+            AB_BUCKETS,
+        )
+        threshold = self.ab_test_percent * AB_BUCKETS // 100
+        if self.prepare_phase == "test":
+            return SQL("%s < %s", bucket, threshold)
+        return SQL("%s >= %s", bucket, threshold)
+
+    def _classify(self, partner_ids):
+        """Rows of the batch's partners, with ``reason`` set for those excluded."""
+        company = self.company_id
+        marketing = self.message_class == "marketing"
+        cap = company.sms_frequency_cap_count if marketing and self.apply_frequency_cap else 0
+        cap_since = fields.Datetime.subtract(
+            fields.Datetime.now(), days=company.sms_frequency_cap_days or 1
+        )
+        self.env.cr.execute(
+            SQL(
+                """
+                WITH p AS (
+                    SELECT p.id, p.name, p.lang, p.sms_e164, cty.code AS country_code,
+                           p.sms_tz, COALESCE(NULLIF(p.mobile, ''), p.phone, '') AS raw_number,
+                           %(columns)s,
+                           CASE
+                             WHEN p.company_id IS NOT NULL AND p.company_id <> %(company)s
+                               THEN 'other_company'
+                             WHEN p.sms_e164 IS NULL AND COALESCE(p.mobile, '') = ''
+                                  AND COALESCE(p.phone, '') = ''
+                               THEN 'no_number'
+                             WHEN p.sms_e164 IS NULL OR p.sms_number_type = 'invalid'
+                               THEN 'invalid_number'
+                             WHEN NOT (p.sms_number_type = ANY(%(types)s))
+                               THEN 'not_mobile'
+                             WHEN %(marketing)s AND p.sms_consent_state = 'opted_out'
+                               THEN 'opted_out'
+                             WHEN %(marketing)s AND EXISTS (
+                                    SELECT 1 FROM phone_blacklist bl
+                                     WHERE bl.number = p.sms_e164 AND bl.active)
+                               THEN 'blacklisted'
+                             WHEN %(marketing)s AND %(strict)s
+                                  AND p.sms_consent_state IS DISTINCT FROM 'opted_in'
+                               THEN 'no_consent'
+                             WHEN %(cap)s > 0 AND (
+                                    SELECT count(*) FROM sms_marketing_trace ft
+                                     WHERE ft.partner_id = p.id
+                                       AND ft.message_class = 'marketing'
+                                       AND ft.state = ANY(%(cap_states)s)
+                                       AND NOT COALESCE(ft.is_test, false)
+                                       AND COALESCE(ft.sent_at, ft.scheduled_at) >= %(cap_since)s
+                                  ) >= %(cap)s
+                               THEN 'frequency_cap'
+                           END AS reason
+                      FROM res_partner p
+                 LEFT JOIN res_country cty ON cty.id = p.sms_number_country_id
+                     WHERE p.id = ANY(%(ids)s) AND %(bucket)s
+                )
+                SELECT p.*,
+                       CASE WHEN p.reason IS NULL AND (
+                                 row_number() OVER (PARTITION BY p.reason IS NULL, p.sms_e164
+                                                        ORDER BY p.id) > 1
+                              OR EXISTS (SELECT 1 FROM sms_marketing_trace d
+                                          WHERE d.campaign_id = %(campaign)s
+                                            AND d.number = p.sms_e164
+                                            AND d.state <> 'excluded'
+                                            AND NOT COALESCE(d.is_test, false)))
+                            THEN 'duplicate' ELSE p.reason END AS final_reason
+                  FROM p
+              ORDER BY p.id
+                """,
+                columns=SQL(", ").join(
+                    SQL("p.%s", SQL.identifier(name)) for name in PARTNER_PLACEHOLDERS
+                ),
+                company=company.id,
+                types=SMS_CAPABLE_TYPES,
+                marketing=marketing,
+                strict=company.sms_consent_mode == "opt_in",
+                cap=cap,
+                cap_states=CAP_STATES,
+                cap_since=cap_since,
+                ids=partner_ids,
+                bucket=self._ab_bucket_sql(),
+                campaign=self.id,
+            )
+        )
+        return self.env.cr.dictfetchall()
+
+    def _variant_picker(self):
+        """A callable giving the variant of each next recipient: the campaign's single body,
+        the A/B variants by smooth weighted round-robin (exact shares), or the winner."""
+        if self.prepare_phase == "test":
+            variants = [v for v in self.variant_ids if v.share > 0]
+            weights = [v.share for v in variants]
+            total = sum(weights)
+            current = [0] * len(variants)
+
+            def pick():
+                best = 0
+                for index, weight in enumerate(weights):
+                    current[index] += weight
+                    if current[index] > current[best]:
+                        best = index
+                current[best] -= total
+                return variants[best]
+
+            return pick
+        variant = (
+            self.ab_winner_id if self.prepare_phase == "rest" else self.env["sms.marketing.variant"]
+        )
+        return lambda: variant
+
+    def _queue_rows(self, rows):
+        """Render and write the traces of classified ``rows`` with one COPY."""
+        company = self.company_id
+        marketing = self.message_class == "marketing"
+        now = fields.Datetime.now()
+        uid = self.env.uid
+        gateway_id = self.gateway_id.id or None
+        origin = self.name[:200]
+        pick_variant = self._variant_picker()
+        composers = {}
+
+        def composer_for(variant):
+            if variant.id not in composers:
+                body = variant.body if variant else self.body
+                composers[variant.id] = self._get_composer(body, create_links=True)
+            return composers[variant.id]
+
+        checker = None
+        if marketing and self.respect_quiet_hours and company.sms_quiet_hours:
+            checker = core_sendtime.window_checker(
+                company.sms_send_hour_start,
+                company.sms_send_hour_end,
+                default_tz=company.partner_id.tz or "UTC",
+            )
+        segments_of = {}
+        company_name = company.name
+        buffer = io.StringIO()
+        write = buffer.write
+        message_class = self.message_class
+        for row in rows:
+            reason = row["final_reason"]
+            if reason:
+                variant_id = None
+                number = row["sms_e164"] or row["raw_number"] or ""
+                body, segments, state, scheduled, token = "", 0, "excluded", now, None
+            else:
+                variant = pick_variant()
+                variant_id = variant.id or None
+                composer = composer_for(variant)
+                values = {name: row[name] for name in PARTNER_PLACEHOLDERS}
+                name = row["name"] or ""
+                values["name"] = name
+                values["first_name"] = first_name(name)
+                values["company"] = company_name
+                token = new_link_token() if composer.has_links else None
+                body = composer.compose(values, row["lang"], token or "")
+                segments = segments_of.get(body)
+                if segments is None:
+                    if len(segments_of) > 50000:
+                        segments_of.clear()
+                    segments = segments_of[body] = core_encoding.analyze(body).segments
+                number = row["sms_e164"]
+                state = "queued"
+                scheduled = checker(now, row["sms_tz"]) if checker else now
+            write(
+                "\t".join(
+                    _copy_value(value)
+                    for value in (
+                        company.id,
+                        row["id"],
+                        self.id,
+                        variant_id,
+                        number,
+                        row["country_code"],
+                        body,
+                        segments,
+                        message_class,
+                        state,
+                        reason,
+                        gateway_id,
+                        scheduled,
+                        token,
+                        origin,
+                        False,
+                        0,
+                        uid,
+                        now,
+                        uid,
+                        now,
+                    )
+                )
+            )
+            write("\n")
+        buffer.seek(0)
+        self.env.cr.copy_expert(
+            f"COPY sms_marketing_trace ({', '.join(TRACE_COLUMNS)}) FROM STDIN", buffer
+        )
+        if any(not row["final_reason"] for row in rows):
+            self.env.ref("sms_marketing.ir_cron_sms_marketing_dispatch")._trigger()
+
+    # ------------------------------------------------------------------------------------
+    # Phases, A/B decision, end
+    # ------------------------------------------------------------------------------------
+
+    def _prepare_phase_done(self):
+        self.ensure_one()
+        if self.prepare_phase == "test":
+            decide_at = fields.Datetime.add(fields.Datetime.now(), hours=self.ab_test_hours)
+            self.write({"prepare_done": True, "ab_state": "testing", "ab_decide_at": decide_at})
+            self.env.ref("sms_marketing.ir_cron_sms_marketing_campaign")._trigger(at=decide_at)
+        else:
+            self.write({"prepare_done": True})
+        _logger.info(
+            "SMS campaign %s: phase %s prepared (%s contacts)",
+            self.id,
+            self.prepare_phase,
+            self.prepared_count,
+        )
+
+    def _ab_stats(self):
+        """Per variant of the test group: messages accepted and unique human clicks."""
+        rows = self._kpi_rows(group_by_variant=True)
+        return [
+            core_abtest.VariantStats(
+                key=variant.id,
+                trials=(rows.get(variant.id) or {}).get("sent") or 0,
+                successes=(rows.get(variant.id) or {}).get("clicked") or 0,
+            )
+            for variant in self.variant_ids
+        ]
+
+    @api.model
+    def _ab_decide_due(self):
+        due = self.search(
+            [
+                ("state", "=", "sending"),
+                ("ab_state", "=", "testing"),
+                ("ab_decide_at", "<=", fields.Datetime.now()),
+            ]
+        )
+        for campaign in due:
+            campaign._ab_decide()
+
+    def _ab_decide(self):
+        """Pick the winner by click rate with a two-proportion z-test (Bonferroni-corrected
+        for more than two variants) and send it to the rest of the audience."""
+        self.ensure_one()
+        decision = core_abtest.decide(
+            self._ab_stats(),
+            confidence=float(self.ab_confidence),
+            rule=self.ab_rule,
+        )
+        variants = {variant.id: variant for variant in self.variant_ids}
+        leader = variants.get(decision.leader)
+        explanation = {
+            core_abtest.SIGNIFICANT: self.env._(
+                "%(leader)s has the best click rate, significantly better than every other "
+                "variant at %(confidence)s confidence.",
+                leader=leader.name if leader else "",
+                confidence=dict(self._fields["ab_confidence"].selection)[self.ab_confidence],
+            ),
+            core_abtest.NOT_SIGNIFICANT: self.env._(
+                "%(leader)s leads, but not significantly at %(confidence)s confidence.",
+                leader=leader.name if leader else "",
+                confidence=dict(self._fields["ab_confidence"].selection)[self.ab_confidence],
+            ),
+            core_abtest.TOO_FEW: self.env._(
+                "Too few messages or clicks for a reliable test (fewer than 5 clicks or "
+                "non-clicks expected per variant)."
+            ),
+            core_abtest.NO_DATA: self.env._("No message of the test group was sent."),
+        }[decision.reason]
+        self.write(
+            {
+                "ab_p_value": decision.p_value if decision.p_value is not None else 1.0,
+                "ab_z": decision.z or 0.0,
+                "ab_significant": decision.significant,
+            }
+        )
+        winner = variants.get(decision.winner)
+        if not winner:
+            self.write(
+                {
+                    "ab_state": "waiting",
+                    "ab_decision": explanation
+                    + " "
+                    + self.env._("A manager chooses the variant to send to the rest."),
+                }
+            )
+            self.activity_schedule(
+                "mail.mail_activity_data_todo",
+                summary=self.env._("Choose the A/B winner"),
+                note=explanation,
+                user_id=self.user_id.id or self.env.uid,
+            )
+            return
+        if not decision.significant:
+            rule = dict(self._fields["ab_rule"].selection)[self.ab_rule]
+            explanation += " " + self.env._("Rule applied: %s.", rule)
+        self._ab_apply_winner(winner, explanation)
+
+    def _ab_apply_winner(self, winner, explanation):
+        self.ensure_one()
+        self.write(
+            {
+                "ab_state": "decided",
+                "ab_decided_at": fields.Datetime.now(),
+                "ab_winner_id": winner.id,
+                "ab_decision": explanation,
+                "prepare_phase": "rest",
+                "prepare_cursor": 0,
+                "prepared_count": 0,
+                "prepare_done": self.ab_test_percent >= 100,
+            }
+        )
+        self.message_post(body=explanation)
+        self.env.ref("sms_marketing.ir_cron_sms_marketing_campaign")._trigger()
+
+    @api.model
+    def _close_finished(self):
+        """sending → done once everything is prepared and no message waits to be sent."""
+        candidates = self.search(
+            [
+                ("state", "=", "sending"),
+                ("prepare_done", "=", True),
+                "|",
+                ("ab_state", "=", False),
+                ("ab_state", "=", "decided"),
+            ]
+        )
+        if not candidates:
+            return
+        self.env["sms.marketing.trace"].flush_model()
+        self.env.cr.execute(
+            SQL(
+                """SELECT DISTINCT campaign_id FROM sms_marketing_trace
+                    WHERE campaign_id = ANY(%s) AND state IN ('queued', 'sending', 'held')""",
+                candidates.ids,
+            )
+        )
+        busy = {row[0] for row in self.env.cr.fetchall()}
+        finished = candidates.filtered(lambda c: c.id not in busy)
+        finished.write({"state": "done", "done_at": fields.Datetime.now()})
+        if busy:
+            self.env.ref("sms_marketing.ir_cron_sms_marketing_campaign")._trigger(
+                at=fields.Datetime.add(fields.Datetime.now(), minutes=1)
+            )
