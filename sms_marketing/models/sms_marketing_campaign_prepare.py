@@ -493,7 +493,7 @@ class SmsMarketingCampaign(models.Model):
                 "prepare_done": self.ab_test_percent >= 100,
             }
         )
-        self.message_post(body=explanation)
+        self._message_log(body=explanation)
         self.env.ref("sms_marketing.ir_cron_sms_marketing_campaign")._trigger()
 
     @api.model

@@ -496,7 +496,8 @@ class TestCampaignAB(TestCampaignCommon):
         self.assertEqual(campaign.ab_winner_id, variant_b)
         rest = self.prepare(campaign) - traces
         self.assertEqual(
-            set(rest.filtered(lambda t: t.state == "queued").mapped("body")), {"Offer B Reply STOP to opt out"}
+            set(rest.filtered(lambda t: t.state == "queued").mapped("body")),
+            {"Offer B Reply STOP to opt out"},
         )
 
     def test_no_clear_winner_with_leader_rule_sends_the_leader(self):

@@ -46,3 +46,159 @@ class TestUi(HttpCase):
             ["Agreed on the phone with the tour", "Replied TD"],
         )
         self.assertEqual(partner.sms_consent_ids.user_id, self.marketer)
+
+
+@tagged("post_install", "-at_install")
+class TestCampaignUi(HttpCase):
+    """A campaign in the browser, and its short links as phones and bots open them."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env.company.write(
+            {
+                "sms_default_country_id": cls.env.ref("base.cn").id,
+                "sms_consent_mode": "opt_in",
+                "sms_quiet_hours": False,
+            }
+        )
+        cls.env["sms.marketing.gateway"].search([]).active = False
+        cls.env["sms.marketing.trace"].search([("state", "=", "queued")]).action_cancel()
+        cls.simulator = cls.env["sms.marketing.gateway"].create(
+            {
+                "name": "Tour simulator",
+                "provider": "simulator",
+                "simulator_report_delay": 0,
+                "simulator_reply_delay": 0,
+                "simulator_delivered": 100,
+                "simulator_undelivered": 0,
+                "simulator_failed": 0,
+                "simulator_reply_stop": 0,
+                "simulator_reply_text": 0,
+            }
+        )
+        cls.marketer = cls.env["res.users"].create(
+            {
+                "name": "Campaign Marketer",
+                "login": "campaign_marketer",
+                "password": "campaign_marketer",
+                "lang": "en_US",
+                "groups_id": [(6, 0, [cls.env.ref("sms_marketing.group_sms_marketing_user").id])],
+            }
+        )
+        Partner = cls.env["res.partner"]
+        cls.jane = Partner.create(
+            {"name": "Jane Tour", "mobile": "+1 415 555 2671", "lang": "en_US"}
+        )
+        cls.zhao = Partner.create({"name": "Tour Zhao", "mobile": "13800138803", "lang": "en_US"})
+        cls.no_consent = Partner.create({"name": "No Consent Tour", "mobile": "13800138804"})
+        (cls.jane + cls.zhao)._sms_consent_set("opt_in", "manual", evidence="tour")
+        cls.audience = cls.jane + cls.zhao + cls.no_consent
+        cls.segment = cls.env["sms.marketing.segment"].create(
+            {"name": "Tour Segment", "domain": repr([("id", "in", cls.audience.ids)])}
+        )
+
+    def run_queue(self):
+        """What the crons do in production: prepare, send, apply the simulator's reports."""
+        Campaign = self.env["sms.marketing.campaign"]
+        while Campaign._cron_prepare():
+            pass
+        self.env.flush_all()
+        self.env["sms.marketing.dispatcher"]._cron_dispatch(time_budget=10)
+        self.env.cr.execute(
+            "UPDATE sms_marketing_gateway_event"
+            " SET due_at = now() at time zone 'utc' - interval '1 second'"
+        )
+        self.env["sms.marketing.dispatcher"]._cron_events()
+        self.env.invalidate_all()
+
+    def click(self, trace, user_agent):
+        url = next(word for word in trace.body.split() if "/r/" in word)
+        response = self.url_open(url, allow_redirects=False, headers={"User-Agent": user_agent})
+        self.assertEqual(response.status_code, 302)
+        return response
+
+    def test_campaign_tour(self):
+        self.start_tour(
+            "/odoo/action-sms_marketing.sms_marketing_campaign_action",
+            "sms_marketing_campaign_tour",
+            login="campaign_marketer",
+        )
+        campaign = self.env["sms.marketing.campaign"].search([("name", "=", "Tour Sale")])
+        self.assertEqual(campaign.state, "sending")
+        test_trace = self.env["sms.marketing.trace"].search(
+            [("campaign_id", "=", campaign.id), ("is_test", "=", True)]
+        )
+        self.assertEqual(test_trace.number, "+14155550100")
+        self.run_queue()
+        traces = self.env["sms.marketing.trace"].search(
+            [("campaign_id", "=", campaign.id), ("is_test", "=", False)]
+        )
+        self.assertEqual(len(traces), 3)
+        jane = traces.filtered(lambda t: t.partner_id == self.jane)
+        self.assertEqual(jane.state, "delivered")
+        self.assertTrue(jane.body.startswith("Hi Jane, our sale: http"))
+        self.click(
+            jane, "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)"
+        )
+        self.click(
+            jane,
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+            "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1",
+        )
+        self.start_tour(
+            f"/odoo/action-sms_marketing.sms_marketing_campaign_action/{campaign.id}",
+            "sms_marketing_campaign_results_tour",
+            login="campaign_marketer",
+        )
+
+    def test_short_link_clicks_count_humans_once_and_never_bots(self):
+        campaign = self.env["sms.marketing.campaign"].create(
+            {
+                "name": "Clicks",
+                "body": "Sale https://shop.example/sale?x=1 now",
+                "segment_ids": [(6, 0, self.segment.ids)],
+            }
+        )
+        campaign.action_launch()
+        self.run_queue()
+        trace = self.env["sms.marketing.trace"].search(
+            [("campaign_id", "=", campaign.id), ("partner_id", "=", self.jane.id)]
+        )
+        human = (
+            "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/124.0.0.0 Mobile Safari/537.36"
+        )
+        for bot in (
+            "WhatsApp/2.23.20.0",
+            "TelegramBot (like TwitterBot)",
+            "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
+            "",
+        ):
+            self.click(trace, bot)
+        self.assertFalse(trace.clicked_at)
+        self.assertFalse(trace.click_ids)
+        response = self.click(trace, human)
+        location = response.headers["Location"]
+        self.assertTrue(location.startswith("https://shop.example/sale?"), location)
+        self.assertIn("x=1", location)
+        self.assertIn("utm_campaign=", location)
+        self.assertIn("utm_medium=", location)
+        self.assertIn("utm_source=", location)
+        self.click(trace, human)
+        trace.invalidate_recordset()
+        self.assertTrue(trace.clicked_at)
+        self.assertEqual(len(trace.click_ids), 2)
+        campaign.invalidate_recordset()
+        self.assertEqual(campaign.kpi_clicked, 1, "unique human clicks")
+        # a wrong token still redirects but counts nothing
+        url = next(word for word in trace.body.split() if "/r/" in word)
+        wrong = url.rsplit("/", 1)[0] + "/WrongToken0"
+        response = self.url_open(wrong, allow_redirects=False, headers={"User-Agent": human})
+        self.assertEqual(response.status_code, 302)
+        self.assertEqual(
+            self.env["link.tracker.click"].search_count(
+                [("link_id.campaign_id", "=", campaign.utm_campaign_id.id)]
+            ),
+            2,
+        )

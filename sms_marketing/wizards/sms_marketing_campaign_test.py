@@ -99,7 +99,7 @@ class SmsMarketingCampaignTest(models.TransientModel):
                 }
             )
         traces = self.env["sms.marketing.trace"].sudo().create(values_list)
-        campaign.message_post(
+        campaign._message_log(
             body=self.env._("Test sent to %s.", ", ".join(traces.mapped("number")))
         )
         return {

@@ -141,3 +141,122 @@ registry.category("web_tour.tours").add("sms_marketing_consent_tour", {
         },
     ],
 });
+
+registry.category("web_tour.tours").add("sms_marketing_campaign_tour", {
+    steps: () => [
+        {
+            content: "Create a campaign",
+            trigger: ".o_list_button_add",
+            run: "click",
+        },
+        {
+            content: "Name it",
+            trigger: ".o_field_widget[name=name] input",
+            run: "edit Tour Sale",
+        },
+        {
+            content: "Choose the audience",
+            trigger: ".o_field_widget[name=segment_ids] input",
+            run: "edit Tour Segment",
+        },
+        {
+            content: "Pick the segment",
+            trigger: ".o-autocomplete--dropdown-item:contains(Tour Segment)",
+            run: "click",
+        },
+        {
+            content: "Write the message with a placeholder and a link",
+            trigger: ".o_field_widget[name=body] textarea",
+            run: "edit Hi {{ first_name }}, our sale: https://shop.example/sale",
+        },
+        {
+            content: "The counter follows the text while typing: GSM-7, one segment",
+            trigger:
+                ".o_sms_marketing_counter:has(.o_field_widget[name=counter_encoding]:contains(GSM-7)):has(.o_field_widget[name=counter_segments]:contains(1))",
+        },
+        {
+            content: "Preview for a contact",
+            trigger: ".o_field_widget[name=preview_partner_id] input",
+            run: "edit Jane Tour",
+        },
+        {
+            content: "Pick the contact",
+            trigger: ".o-autocomplete--dropdown-item:contains(Jane Tour)",
+            run: "click",
+        },
+        {
+            content: "The preview is the message as sent: name, short link, footer",
+            trigger:
+                ".o_field_widget[name=preview_body]:contains(Hi Jane, our sale: http):contains(/t/):contains(Reply STOP to opt out)",
+        },
+        {
+            content: "Save",
+            trigger: ".o_form_button_save",
+            run: "click",
+        },
+        {
+            content: "Send a test",
+            trigger: "button[name=action_test]",
+            run: "click",
+        },
+        {
+            content: "To a number",
+            trigger: ".modal .o_field_widget[name=numbers] textarea",
+            run: "edit +1 415 555 0100",
+        },
+        {
+            content: "Send the test",
+            trigger: ".modal button[name=action_send]",
+            run: "click",
+        },
+        {
+            content: "The test is queued",
+            trigger: ".o_notification:contains(queued for sending now)",
+        },
+        {
+            content: "Send now",
+            trigger: "button[name=action_launch]",
+            run: "click",
+        },
+        {
+            content: "Confirm",
+            trigger: ".modal-footer .btn-primary",
+            run: "click",
+        },
+        {
+            content: "The campaign is sending",
+            trigger: ".o_statusbar_status .o_arrow_button_current:contains(Sending)",
+        },
+    ],
+});
+
+registry.category("web_tour.tours").add("sms_marketing_campaign_results_tour", {
+    steps: () => [
+        {
+            content: "Delivered messages are counted",
+            trigger: ".oe_stat_button:contains(Delivered) .o_stat_value:contains(2)",
+        },
+        {
+            content: "One human click is counted (the bot's is not)",
+            trigger: ".oe_stat_button:contains(Clicked) .o_stat_value:contains(1)",
+        },
+        {
+            content: "Open the results",
+            trigger: ".o_notebook .nav-link:contains(Results)",
+            run: "click",
+        },
+        {
+            content: "Explained exclusions: the contact without consent",
+            trigger: ".o_field_widget[name=excluded_no_consent]:contains(1)",
+        },
+        {
+            content: "Open the excluded contact",
+            trigger: "button[name=action_view_traces]:has(.o_field_widget[name=excluded_no_consent])",
+            run: "click",
+        },
+        {
+            content: "It is listed with its reason",
+            trigger: ".o_list_view .o_data_row:contains(No Consent Tour):contains(No Consent)",
+        },
+    ],
+});
