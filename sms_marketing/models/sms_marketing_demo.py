@@ -202,3 +202,61 @@ class SmsMarketingDemo(models.AbstractModel):
                 for partner in partners
             ]
         )
+
+    @api.model
+    def _populate_campaigns(self):
+        """Segments and campaigns of the demo: one campaign launched at install (prepared
+        and sent by the crons once the server runs, with a tracked link), one A/B test in
+        draft, ready to send."""
+        Segment = self.env["sms.marketing.segment"]
+        vip = self.env["sms.marketing.tag"].search([("name", "=", "VIP")], limit=1)
+        everyone = Segment.create(
+            {
+                "name": "Everyone with a mobile number",
+                "domain": "[('sms_number_type', 'in', ['mobile', 'fixed_or_mobile'])]",
+            }
+        )
+        china = Segment.create(
+            {"name": "Contacts in China", "country_ids": [(6, 0, self.env.ref("base.cn").ids)]}
+        )
+        vips = Segment.create({"name": "VIP customers", "tag_ids": [(6, 0, vip.ids)]})
+        Campaign = self.env["sms.marketing.campaign"]
+        weekend = Campaign.create(
+            {
+                "name": "Weekend sale",
+                "body": "{{ first_name }}, 20% off everything this weekend: "
+                "https://demo.example.com/sale",
+                "segment_ids": [(6, 0, everyone.ids)],
+                "exclude_segment_ids": [(6, 0, china.ids)],
+            }
+        )
+        Campaign.create(
+            {
+                "name": "VIP preview night (A/B)",
+                "segment_ids": [(6, 0, (vips | china).ids)],
+                "ab_testing": True,
+                "ab_test_percent": 30,
+                "ab_test_hours": 2,
+                "variant_ids": [
+                    (
+                        0,
+                        0,
+                        {
+                            "name": "A",
+                            "body": "{{ first_name }}, VIP night Friday 7pm.",
+                            "share": 50,
+                        },
+                    ),
+                    (
+                        0,
+                        0,
+                        {
+                            "name": "B",
+                            "body": "{{ first_name }}: you're invited! VIP night Fri 7pm.",
+                            "share": 50,
+                        },
+                    ),
+                ],
+            }
+        )
+        weekend.action_launch()
