@@ -4,7 +4,7 @@ DEMO_DB ?= sms_marketing_demo
 PORT ?= 8069
 export DEMO_DB PORT
 
-.PHONY: help install db demo test test-pure test-quick bench-import bench-dispatch clean
+.PHONY: help install db demo test test-pure test-quick bench-import bench-dispatch bench-campaign clean
 
 help:
 	@echo "make demo        install dependencies, create $(DEMO_DB) with demo data, serve http://localhost:$(PORT)"
@@ -13,6 +13,7 @@ help:
 	@echo "make test-quick  pytest-odoo on the already installed $(DEMO_DB) (fast developer loop)"
 	@echo "make bench-import  import benchmark (100,000 rows)"
 	@echo "make bench-dispatch  dispatch and webhook benchmark (100,000 traces; needs wrk)"
+	@echo "make bench-campaign  campaign benchmark (1,000,000 recipients; 100,000 beside mass_mailing_sms)"
 
 install:
 	$(PYTHON) -m pip install -q -r requirements-dev.txt
@@ -42,3 +43,6 @@ clean:
 
 bench-dispatch: db
 	$(PYTHON) bench/dispatch.py
+
+bench-campaign: db
+	$(PYTHON) bench/campaign.py
