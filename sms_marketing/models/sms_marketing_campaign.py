@@ -231,7 +231,7 @@ class SmsMarketingCampaign(models.Model):
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_sent(self):
-        if self.filtered(lambda c: c.state in ("sending", "paused", "done")):
+        if self.filtered("launched_at"):
             raise UserError(
                 self.env._(
                     "Campaigns that have sent messages are kept as a record: archive them instead."
