@@ -20,6 +20,7 @@ bounded by the batch size.
 
 import io
 import logging
+import re
 
 from odoo import api, fields, models
 from odoo.tools import SQL
@@ -39,21 +40,27 @@ AB_BUCKETS = 10000
 #: Outcomes of marketing traces that count for the frequency cap.
 CAP_STATES = ["queued", "sending", "held", "sent", "delivered", "undelivered", "unknown"]
 
+#: Positions in the rows of ``_classify``.
+ROW_ID, ROW_NAME, ROW_LANG, ROW_E164, ROW_COUNTRY, ROW_TZ, ROW_RAW_NUMBER = range(7)
+ROW_PLACEHOLDERS = slice(7, 7 + len(PARTNER_PLACEHOLDERS))
+ROW_REASON = 7 + len(PARTNER_PLACEHOLDERS)
+
+#: COPY columns: per-recipient values first, then the campaign's constants.
 TRACE_COLUMNS = (
-    "company_id",
     "partner_id",
-    "campaign_id",
     "variant_id",
     "number",
     "country_code",
     "body",
     "segments",
-    "message_class",
     "state",
     "exclusion_reason",
-    "gateway_id",
     "scheduled_at",
     "link_token",
+    "company_id",
+    "campaign_id",
+    "message_class",
+    "gateway_id",
     "origin",
     "is_test",
     "attempts",
@@ -64,21 +71,16 @@ TRACE_COLUMNS = (
 )
 
 
-def _copy_value(value):
-    """One field of a COPY text-format row."""
+NULL = "\\N"
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_NEEDS_ESCAPE = re.compile(r"[\\\t\n\r]")
+
+
+def _copy_text(value):
+    """A text field of a COPY text-format row (``\\N`` for NULL)."""
     if value is None or value is False:
         return "\\N"
-    if value is True:
-        return "t"
-    text = value if isinstance(value, str) else str(value)
-    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
-        text = (
-            text.replace("\\", "\\\\")
-            .replace("\t", "\\t")
-            .replace("\n", "\\n")
-            .replace("\r", "\\r")
-        )
-    return text
+    return value.translate(_COPY_ESCAPES) if _NEEDS_ESCAPE.search(value) else value
 
 
 class SmsMarketingCampaign(models.Model):
@@ -187,7 +189,8 @@ class SmsMarketingCampaign(models.Model):
         return SQL("%s >= %s", bucket, threshold)
 
     def _classify(self, partner_ids):
-        """Rows of the batch's partners, with ``reason`` set for those excluded."""
+        """Rows (tuples, see ``ROW_*``) of the batch's partners that belong to the current
+        phase, the last item being the exclusion reason (None for recipients)."""
         company = self.company_id
         marketing = self.message_class == "marketing"
         cap = company.sms_frequency_cap_count if marketing and self.apply_frequency_cap else 0
@@ -197,7 +200,7 @@ class SmsMarketingCampaign(models.Model):
         self.env.cr.execute(
             SQL(
                 """
-                WITH p AS (
+                WITH p AS MATERIALIZED (
                     SELECT p.id, p.name, p.lang, p.sms_e164, cty.code AS country_code,
                            p.sms_tz, COALESCE(NULLIF(p.mobile, ''), p.phone, '') AS raw_number,
                            %(columns)s,
@@ -230,11 +233,13 @@ class SmsMarketingCampaign(models.Model):
                                   ) >= %(cap)s
                                THEN 'frequency_cap'
                            END AS reason
-                      FROM res_partner p
+                      FROM unnest(%(ids)s::int[]) AS batch(id)
+                      JOIN res_partner p ON p.id = batch.id
                  LEFT JOIN res_country cty ON cty.id = p.sms_number_country_id
-                     WHERE p.id = ANY(%(ids)s) AND %(bucket)s
+                     WHERE %(bucket)s
                 )
-                SELECT p.*,
+                SELECT p.id, p.name, p.lang, p.sms_e164, p.country_code, p.sms_tz,
+                       p.raw_number, %(out_columns)s,
                        CASE WHEN p.reason IS NULL AND (
                                  row_number() OVER (PARTITION BY p.reason IS NULL, p.sms_e164
                                                         ORDER BY p.id) > 1
@@ -250,6 +255,9 @@ class SmsMarketingCampaign(models.Model):
                 columns=SQL(", ").join(
                     SQL("p.%s", SQL.identifier(name)) for name in PARTNER_PLACEHOLDERS
                 ),
+                out_columns=SQL(", ").join(
+                    SQL("p.%s", SQL.identifier(name)) for name in PARTNER_PLACEHOLDERS
+                ),
                 company=company.id,
                 types=SMS_CAPABLE_TYPES,
                 marketing=marketing,
@@ -262,7 +270,7 @@ class SmsMarketingCampaign(models.Model):
                 campaign=self.id,
             )
         )
-        return self.env.cr.dictfetchall()
+        return self.env.cr.fetchall()
 
     def _variant_picker(self):
         """A callable giving the variant of each next recipient: the campaign's single body,
@@ -289,13 +297,15 @@ class SmsMarketingCampaign(models.Model):
         return lambda: variant
 
     def _queue_rows(self, rows):
-        """Render and write the traces of classified ``rows`` with one COPY."""
+        """Render and write the traces of classified ``rows`` with one COPY.
+
+        The hot loop of a campaign (a million iterations for a million recipients): values
+        are formatted straight into COPY text, the campaign's constant columns once.
+        """
         company = self.company_id
         marketing = self.message_class == "marketing"
         now = fields.Datetime.now()
-        uid = self.env.uid
-        gateway_id = self.gateway_id.id or None
-        origin = self.name[:200]
+        now_text = str(now)
         pick_variant = self._variant_picker()
         composers = {}
 
@@ -312,70 +322,70 @@ class SmsMarketingCampaign(models.Model):
                 company.sms_send_hour_end,
                 default_tz=company.partner_id.tz or "UTC",
             )
+        scheduled_text = {}
         segments_of = {}
+        analyze = core_encoding.analyze
         company_name = company.name
-        buffer = io.StringIO()
-        write = buffer.write
-        message_class = self.message_class
-        for row in rows:
-            reason = row["final_reason"]
-            if reason:
-                variant_id = None
-                number = row["sms_e164"] or row["raw_number"] or ""
-                body, segments, state, scheduled, token = "", 0, "excluded", now, None
-            else:
-                variant = pick_variant()
-                variant_id = variant.id or None
-                composer = composer_for(variant)
-                values = {name: row[name] for name in PARTNER_PLACEHOLDERS}
-                name = row["name"] or ""
-                values["name"] = name
-                values["first_name"] = first_name(name)
-                values["company"] = company_name
-                token = new_link_token() if composer.has_links else None
-                body = composer.compose(values, row["lang"], token or "")
-                segments = segments_of.get(body)
-                if segments is None:
-                    if len(segments_of) > 50000:
-                        segments_of.clear()
-                    segments = segments_of[body] = core_encoding.analyze(body).segments
-                number = row["sms_e164"]
-                state = "queued"
-                scheduled = checker(now, row["sms_tz"]) if checker else now
-            write(
-                "\t".join(
-                    _copy_value(value)
-                    for value in (
-                        company.id,
-                        row["id"],
-                        self.id,
-                        variant_id,
-                        number,
-                        row["country_code"],
-                        body,
-                        segments,
-                        message_class,
-                        state,
-                        reason,
-                        gateway_id,
-                        scheduled,
-                        token,
-                        origin,
-                        False,
-                        0,
-                        uid,
-                        now,
-                        uid,
-                        now,
-                    )
-                )
-            )
-            write("\n")
-        buffer.seek(0)
-        self.env.cr.copy_expert(
-            f"COPY sms_marketing_trace ({', '.join(TRACE_COLUMNS)}) FROM STDIN", buffer
+        tail = "\t".join(
+            [
+                str(company.id),
+                str(self.id),
+                self.message_class,
+                str(self.gateway_id.id) if self.gateway_id else "\\N",
+                _copy_text(self.name[:200]),
+                "f",
+                "0",
+                str(self.env.uid),
+                now_text,
+                str(self.env.uid),
+                now_text,
+            ]
         )
-        if any(not row["final_reason"] for row in rows):
+        lines = []
+        append = lines.append
+        queued = 0
+        for row in rows:
+            reason = row[ROW_REASON]
+            country = row[ROW_COUNTRY] or NULL
+            if reason:
+                number = row[ROW_E164] or row[ROW_RAW_NUMBER] or ""
+                append(
+                    f"{row[ROW_ID]}\t\\N\t{_copy_text(number)}\t{country}\t\t0\texcluded\t"
+                    f"{reason}\t{now_text}\t\\N\t{tail}\n"
+                )
+                continue
+            variant = pick_variant()
+            composer = composers.get(variant.id) or composer_for(variant)
+            values = dict(zip(PARTNER_PLACEHOLDERS, row[ROW_PLACEHOLDERS], strict=True))
+            name = row[ROW_NAME] or ""
+            values["name"] = name
+            values["first_name"] = first_name(name)
+            values["company"] = company_name
+            token = new_link_token() if composer.has_links else None
+            body = composer.compose(values, row[ROW_LANG], token or "")
+            segments = segments_of.get(body)
+            if segments is None:
+                if len(segments_of) > 50000:
+                    segments_of.clear()
+                segments = segments_of[body] = analyze(body).segments
+            if checker:
+                tz = row[ROW_TZ]
+                scheduled = scheduled_text.get(tz)
+                if scheduled is None:
+                    scheduled = scheduled_text[tz] = str(checker(now, tz))
+            else:
+                scheduled = now_text
+            append(
+                f"{row[ROW_ID]}\t{variant.id or NULL}\t{row[ROW_E164]}\t{country}\t"
+                f"{_copy_text(body)}\t{segments}\tqueued\t\\N\t{scheduled}\t"
+                f"{token or NULL}\t{tail}\n"
+            )
+            queued += 1
+        self.env.cr.copy_expert(
+            f"COPY sms_marketing_trace ({', '.join(TRACE_COLUMNS)}) FROM STDIN",
+            io.StringIO("".join(lines)),
+        )
+        if queued:
             self.env.ref("sms_marketing.ir_cron_sms_marketing_dispatch")._trigger()
 
     # ------------------------------------------------------------------------------------
