@@ -106,7 +106,6 @@ class SmsMarketingCampaign(models.Model):
     )
     gateway_id = fields.Many2one(
         "sms.marketing.gateway",
-        string="Gateway",
         domain="[('company_id', '=', company_id)]",
         help="Leave empty to route each message by country and message class.",
     )

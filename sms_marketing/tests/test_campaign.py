@@ -5,8 +5,8 @@ from odoo import fields
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged
 
-from odoo.addons.sms_marketing.core import sendtime
-
+from ..core import sendtime
+from ..core.gateways import base as gateway_base
 from .common import SmsMarketingDispatchCommon
 
 
@@ -18,6 +18,8 @@ class TestCampaignCommon(SmsMarketingDispatchCommon):
         cls.company.write({"sms_consent_mode": "opt_in", "sms_quiet_hours": False})
         cls.Campaign = cls.env["sms.marketing.campaign"]
         cls.Segment = cls.env["sms.marketing.segment"]
+        # campaigns of the demo data are not these tests' business
+        cls.Campaign.search([("state", "in", ("scheduled", "sending", "paused"))]).action_cancel()
         cls.partner_cn._sms_consent_set("opt_in", "manual", evidence="test")
         cls.partner_us._sms_consent_set("opt_in", "manual", evidence="test")
 
@@ -191,7 +193,7 @@ class TestCampaignAudience(TestCampaignCommon):
         partners = self.make_partners(3) + self.env["res.partner"].create(
             {"name": "No Consent", "mobile": "+8613900000021"}
         )
-        tag = self.env["sms.marketing.tag"].create({"name": "VIP"})
+        tag = self.env["sms.marketing.tag"].create({"name": "Segment test VIP"})
         partners[:2].sms_tag_ids = tag
         segment = self.segment_of(partners)
         self.assertEqual((segment.partner_count, segment.reachable_count), (4, 3))
@@ -361,9 +363,7 @@ class TestCampaignSending(TestCampaignCommon):
         self.assertEqual(self.partner_cn.sms_consent_state, "opted_out")
 
     def _inbound(self, number, text):
-        from odoo.addons.sms_marketing.core.gateways import base
-
-        return base.InboundSms(sender=number, body=text, provider_id=f"in-{number}")
+        return gateway_base.InboundSms(sender=number, body=text, provider_id=f"in-{number}")
 
     def test_schedule_cancel_pause_resume(self):
         partners = self.make_partners(4)
