@@ -76,6 +76,35 @@ _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\
 _NEEDS_ESCAPE = re.compile(r"[\\\t\n\r]")
 
 
+COPY_CHUNK = 65536
+
+
+class _LineStream(io.TextIOBase):
+    """A read-only text stream over an iterator of lines, for ``COPY ... FROM STDIN``."""
+
+    def __init__(self, lines):
+        super().__init__()
+        self._lines = iter(lines)
+        self._rest = ""
+
+    def readable(self):
+        return True
+
+    def read(self, size=-1):
+        chunks, length = [self._rest], len(self._rest)
+        for line in self._lines:
+            chunks.append(line)
+            length += len(line)
+            if 0 <= size <= length:
+                break
+        data = "".join(chunks)
+        if size < 0 or len(data) <= size:
+            self._rest = ""
+            return data
+        self._rest = data[size:]
+        return data[:size]
+
+
 def _copy_text(value):
     """A text field of a COPY text-format row (``\\N`` for NULL)."""
     if value is None or value is False:
@@ -307,14 +336,20 @@ class SmsMarketingCampaign(models.Model):
         now = fields.Datetime.now()
         now_text = str(now)
         pick_variant = self._variant_picker()
-        composers = {}
-
-        def composer_for(variant):
-            if variant.id not in composers:
-                body = variant.body if variant else self.body
-                composers[variant.id] = self._get_composer(body, create_links=True)
-            return composers[variant.id]
-
+        # everything that reads the database is done before the COPY starts: the stream
+        # below runs while the cursor is busy copying
+        variants = (
+            self.variant_ids.filtered("share")
+            if self.prepare_phase == "test"
+            else (
+                self.ab_winner_id
+                if self.prepare_phase == "rest"
+                else self.env["sms.marketing.variant"]
+            )
+        )
+        composers = {
+            variant.id: self._get_composer(variant.body, create_links=True) for variant in variants
+        } or {False: self._get_composer(self.body, create_links=True)}
         checker = None
         if marketing and self.respect_quiet_hours and company.sms_quiet_hours:
             checker = core_sendtime.window_checker(
@@ -341,51 +376,53 @@ class SmsMarketingCampaign(models.Model):
                 now_text,
             ]
         )
-        lines = []
-        append = lines.append
-        queued = 0
-        for row in rows:
-            reason = row[ROW_REASON]
-            country = row[ROW_COUNTRY] or NULL
-            if reason:
-                number = row[ROW_E164] or row[ROW_RAW_NUMBER] or ""
-                append(
-                    f"{row[ROW_ID]}\t\\N\t{_copy_text(number)}\t{country}\t\t0\texcluded\t"
-                    f"{reason}\t{now_text}\t\\N\t{tail}\n"
+
+        def lines():
+            for row in rows:
+                reason = row[ROW_REASON]
+                country = row[ROW_COUNTRY] or NULL
+                if reason:
+                    number = row[ROW_E164] or row[ROW_RAW_NUMBER] or ""
+                    yield (
+                        f"{row[ROW_ID]}\t\\N\t{_copy_text(number)}\t{country}\t\t0\texcluded\t"
+                        f"{reason}\t{now_text}\t\\N\t{tail}\n"
+                    )
+                    continue
+                variant = pick_variant()
+                composer = composers[variant.id]
+                values = dict(zip(PARTNER_PLACEHOLDERS, row[ROW_PLACEHOLDERS], strict=True))
+                name = row[ROW_NAME] or ""
+                values["name"] = name
+                values["first_name"] = first_name(name)
+                values["company"] = company_name
+                token = new_link_token() if composer.has_links else None
+                body = composer.compose(values, row[ROW_LANG], token or "")
+                segments = segments_of.get(body)
+                if segments is None:
+                    if len(segments_of) > 50000:
+                        segments_of.clear()
+                    segments = segments_of[body] = analyze(body).segments
+                if checker:
+                    tz = row[ROW_TZ]
+                    scheduled = scheduled_text.get(tz)
+                    if scheduled is None:
+                        scheduled = scheduled_text[tz] = str(checker(now, tz))
+                else:
+                    scheduled = now_text
+                yield (
+                    f"{row[ROW_ID]}\t{variant.id or NULL}\t{row[ROW_E164]}\t{country}\t"
+                    f"{_copy_text(body)}\t{segments}\tqueued\t\\N\t{scheduled}\t"
+                    f"{token or NULL}\t{tail}\n"
                 )
-                continue
-            variant = pick_variant()
-            composer = composers.get(variant.id) or composer_for(variant)
-            values = dict(zip(PARTNER_PLACEHOLDERS, row[ROW_PLACEHOLDERS], strict=True))
-            name = row[ROW_NAME] or ""
-            values["name"] = name
-            values["first_name"] = first_name(name)
-            values["company"] = company_name
-            token = new_link_token() if composer.has_links else None
-            body = composer.compose(values, row[ROW_LANG], token or "")
-            segments = segments_of.get(body)
-            if segments is None:
-                if len(segments_of) > 50000:
-                    segments_of.clear()
-                segments = segments_of[body] = analyze(body).segments
-            if checker:
-                tz = row[ROW_TZ]
-                scheduled = scheduled_text.get(tz)
-                if scheduled is None:
-                    scheduled = scheduled_text[tz] = str(checker(now, tz))
-            else:
-                scheduled = now_text
-            append(
-                f"{row[ROW_ID]}\t{variant.id or NULL}\t{row[ROW_E164]}\t{country}\t"
-                f"{_copy_text(body)}\t{segments}\tqueued\t\\N\t{scheduled}\t"
-                f"{token or NULL}\t{tail}\n"
-            )
-            queued += 1
+
+        # the rows are rendered while PostgreSQL ingests the previous ones (two processes,
+        # two cores): COPY reads the stream chunk by chunk
         self.env.cr.copy_expert(
             f"COPY sms_marketing_trace ({', '.join(TRACE_COLUMNS)}) FROM STDIN",
-            io.StringIO("".join(lines)),
+            _LineStream(lines()),
+            size=COPY_CHUNK,
         )
-        if queued:
+        if any(not row[ROW_REASON] for row in rows):
             self.env.ref("sms_marketing.ir_cron_sms_marketing_dispatch")._trigger()
 
     # ------------------------------------------------------------------------------------
