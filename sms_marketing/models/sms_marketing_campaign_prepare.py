@@ -35,6 +35,8 @@ from .sms_marketing_campaign import PARTNER_PLACEHOLDERS, new_link_token
 _logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 20000
+#: The first batch of a campaign is small, so its first SMS leaves within seconds.
+FIRST_BATCH_SIZE = 2000
 #: Buckets of the deterministic A/B split (a partner's bucket depends on the campaign).
 AB_BUCKETS = 10000
 #: Outcomes of marketing traces that count for the frequency cap.
@@ -185,6 +187,8 @@ class SmsMarketingCampaign(models.Model):
         """Prepare the next batch of the campaign; return the number of partners handled."""
         self.ensure_one()
         self.env.flush_all()
+        if not self.prepare_cursor:
+            batch_size = min(batch_size, FIRST_BATCH_SIZE)
         ids = self._audience_query(after_id=self.prepare_cursor, limit=batch_size)
         if not ids:
             self._prepare_phase_done()
@@ -226,6 +230,9 @@ class SmsMarketingCampaign(models.Model):
         cap_since = fields.Datetime.subtract(
             fields.Datetime.now(), days=company.sms_frequency_cap_days or 1
         )
+        # PostgreSQL's JIT would compile this statement for every batch (its cost estimate
+        # crosses the threshold) and spend longer compiling than running it
+        self.env.cr.execute("SET LOCAL jit = off")
         self.env.cr.execute(
             SQL(
                 """
@@ -265,7 +272,7 @@ class SmsMarketingCampaign(models.Model):
                       FROM unnest(%(ids)s::int[]) AS batch(id)
                       JOIN res_partner p ON p.id = batch.id
                  LEFT JOIN res_country cty ON cty.id = p.sms_number_country_id
-                     WHERE %(bucket)s
+                     WHERE %(bucket)s AND p.id BETWEEN %(first)s AND %(last)s
                 )
                 SELECT p.id, p.name, p.lang, p.sms_e164, p.country_code, p.sms_tz,
                        p.raw_number, %(out_columns)s,
@@ -295,6 +302,8 @@ class SmsMarketingCampaign(models.Model):
                 cap_states=CAP_STATES,
                 cap_since=cap_since,
                 ids=partner_ids,
+                first=partner_ids[0],
+                last=partner_ids[-1],
                 bucket=self._ab_bucket_sql(),
                 campaign=self.id,
             )

@@ -1,4 +1,5 @@
 import logging
+from collections import defaultdict
 
 from odoo import api, models
 
@@ -97,31 +98,52 @@ class SmsSms(models.Model):
 
     @api.model
     def _sms_marketing_sync(self, trace_ids):
-        """Reflect trace outcomes on the SMS and trackers they carry (by SMS UUID)."""
+        """Reflect trace outcomes on the SMS and trackers they carry (by SMS UUID).
+
+        Grouped by outcome: Odoo's tracker updates (and mass_mailing_sms's, which look at
+        the whole mailing each time) run once per outcome, not once per SMS.
+        """
         traces = self.env["sms.marketing.trace"].sudo().browse(trace_ids)
         traces.invalidate_recordset(["state", "error_code", "error_message"])
         Tracker = self.env["sms.tracker"].sudo()
-        all_sms = self.sudo().search([("uuid", "in", traces.mapped("sms_uuid"))])
-        sms_by_uuid = {sms.uuid: sms for sms in all_sms}
+        uuids = traces.mapped("sms_uuid")
+        all_sms = self.sudo().search([("uuid", "in", uuids)])
+        trackers = Tracker.search([("sms_uuid", "in", uuids)])
+        sms_by_uuid = {sms.uuid: sms.id for sms in all_sms}
+        tracker_by_uuid = defaultdict(list)
+        for tracker in trackers:
+            tracker_by_uuid[tracker.sms_uuid].append(tracker.id)
+        # (tracker update, SMS values) -> uuids
+        groups = defaultdict(list)
         for trace in traces:
-            sms = sms_by_uuid.get(trace.sms_uuid, self.browse())
-            tracker = Tracker.search([("sms_uuid", "=", trace.sms_uuid)])
             if trace.state == "sent":
-                tracker._action_update_from_sms_state("pending")
-                sms.write({"state": "pending", "failure_type": False, "to_delete": True})
+                key = (("state", "pending", False), ("pending", False, True))
             elif trace.state == "delivered":
-                tracker._action_update_from_sms_state("sent")
-                sms.write({"state": "sent", "failure_type": False, "to_delete": True})
+                key = (("state", "sent", False), ("sent", False, True))
             elif trace.state == "undelivered":
-                tracker._action_update_from_provider_error("not_delivered")
-                sms.write({"state": "error", "failure_type": "unknown", "to_delete": True})
+                key = (("provider", "not_delivered", None), ("error", "unknown", True))
             elif trace.state in ("failed", "unknown"):
                 failure_type = FAILURE_TYPES.get(trace.error_code, "unknown")
                 if failure_type == "unknown":
-                    tracker._action_update_from_provider_error(
-                        trace.error_message or trace.error_code or "unknown"
-                    )
+                    error = trace.error_message or trace.error_code or "unknown"
+                    key = (("provider", error, None), ("error", failure_type, False))
                 else:
-                    tracker._action_update_from_sms_state("error", failure_type=failure_type)
-                sms.write({"state": "error", "failure_type": failure_type})
+                    key = (("state", "error", failure_type), ("error", failure_type, False))
+            else:
+                continue
+            groups[key].append(trace.sms_uuid)
+        for ((kind, value, failure_type), (state, sms_failure, to_delete)), group in groups.items():
+            group_trackers = Tracker.browse(
+                [tid for uuid in group for tid in tracker_by_uuid.get(uuid, ())]
+            )
+            if kind == "state":
+                group_trackers._action_update_from_sms_state(value, failure_type=failure_type)
+            else:
+                group_trackers._action_update_from_provider_error(value)
+            values = {"state": state, "failure_type": sms_failure}
+            if to_delete:
+                values["to_delete"] = True
+            self.sudo().browse([sms_by_uuid[uuid] for uuid in group if uuid in sms_by_uuid]).write(
+                values
+            )
         all_sms.mail_message_id._notify_message_notification_update()
