@@ -36,6 +36,20 @@ PARTNER_PLACEHOLDERS = (
 )
 PLACEHOLDERS = COMPUTED_PLACEHOLDERS + PARTNER_PLACEHOLDERS
 
+
+def placeholder_values(partner_values, name, company_name):
+    """The values of every placeholder for one recipient (previews, tests and the
+    preparation all compose from these).
+
+    :param partner_values: values of ``PARTNER_PLACEHOLDERS``, in that order
+    """
+    values = dict(zip(PARTNER_PLACEHOLDERS, partner_values, strict=True))
+    values["name"] = name
+    values["first_name"] = core_compose.first_name(name)
+    values["company"] = company_name
+    return values
+
+
 #: The sample token used by previews: the real one has the same length.
 PREVIEW_TOKEN = "Xy3kQ9pL2mZ"
 assert len(PREVIEW_TOKEN) == core_compose.TOKEN_LENGTH
@@ -212,12 +226,6 @@ class SmsMarketingCampaign(models.Model):
             for body in campaign._get_bodies():
                 campaign._parse_body(body)
 
-    @api.constrains("ab_testing", "variant_ids")
-    def _check_variants(self):
-        for campaign in self:
-            if campaign.ab_testing and campaign.state != "draft" and len(campaign.variant_ids) < 2:
-                raise ValidationError(self.env._("An A/B test needs at least two variants."))
-
     def write(self, vals):
         locked = {"body", "segment_ids", "exclude_segment_ids", "variant_ids", "ab_testing"}
         if locked & vals.keys() and self.filtered(lambda c: c.state in ("sending", "done")):
@@ -354,7 +362,6 @@ class SmsMarketingCampaign(models.Model):
     counter_encoding = fields.Char(string="Encoding", compute="_compute_counter")
     counter_segments = fields.Integer(string="Segments", compute="_compute_counter")
     counter_remaining = fields.Integer(string="Left in Segment", compute="_compute_counter")
-    counter_text = fields.Text(string="Counted Text", compute="_compute_counter")
     counter_warning = fields.Text(compute="_compute_counter")
     reachable_count = fields.Integer(
         string="Reachable Now",
@@ -370,7 +377,7 @@ class SmsMarketingCampaign(models.Model):
         store=False,
         help="Show the message exactly as this contact will receive it.",
     )
-    preview_body = fields.Text(string="Preview", compute="_compute_preview_body")
+    preview_body = fields.Text(string="Preview", compute="_compute_counter")
 
     def _counter_for(self, body, values=None, lang=None):
         """Count ``body`` as it will be sent: signature, rendered placeholders, short links
@@ -386,7 +393,7 @@ class SmsMarketingCampaign(models.Model):
                 self.env._("The message has a placeholder error: fix it to see the count."),
             )
         if values is None:
-            values = dict.fromkeys(composer.fields, "")
+            values = self._default_values()
         text = composer.compose(values, lang or self.env.lang, PREVIEW_TOKEN)
         info = core_encoding.analyze(text)
         warnings = []
@@ -423,7 +430,7 @@ class SmsMarketingCampaign(models.Model):
         for campaign in self:
             values, lang = campaign._preview_values(campaign.preview_partner_id)
             text, info, warning = campaign._counter_for(campaign.body, values, lang)
-            campaign.counter_text = text
+            campaign.preview_body = text
             campaign.counter_chars = info.length
             campaign.counter_encoding = "GSM-7" if info.encoding == core_encoding.GSM7 else "UCS-2"
             campaign.counter_segments = info.segments
@@ -461,19 +468,23 @@ class SmsMarketingCampaign(models.Model):
             )
 
     def _preview_values(self, partner):
-        """Placeholder values and language of ``partner`` (defaults when empty)."""
+        """Placeholder values and language of ``partner`` (the defaults and no language
+        without a partner)."""
         self.ensure_one()
-        if not partner:
-            return None, None
-        rows = self._recipient_rows(partner.ids)
-        return (self._row_values(rows[0]), rows[0]["lang"]) if rows else (None, None)
+        rows = self._recipient_rows(partner.ids) if partner else None
+        if not rows:
+            return self._default_values(), None
+        row = rows[0]
+        return (
+            placeholder_values(
+                [row[name] for name in PARTNER_PLACEHOLDERS], row["name"], self.company_id.name
+            ),
+            row["lang"],
+        )
 
-    @api.depends("body", "preview_partner_id", "message_class", "add_footer", "link_tracking")
-    @api.depends_context("lang")
-    def _compute_preview_body(self):
-        for campaign in self:
-            values, lang = campaign._preview_values(campaign.preview_partner_id)
-            campaign.preview_body = campaign._counter_for(campaign.body, values, lang)[0]
+    def _default_values(self):
+        """Placeholder values without a contact: each placeholder's default."""
+        return placeholder_values([None] * len(PARTNER_PLACEHOLDERS), "", self.company_id.name)
 
     def _recipient_rows(self, partner_ids):
         """Placeholder columns of partners, as dicts (the preparation reads the same ones)."""
@@ -486,14 +497,6 @@ class SmsMarketingCampaign(models.Model):
             )
         )
         return self.env.cr.dictfetchall()
-
-    def _row_values(self, row):
-        """Placeholder values of one recipient row."""
-        values = {name: row.get(name) for name in PARTNER_PLACEHOLDERS}
-        values["name"] = row.get("name")
-        values["first_name"] = core_compose.first_name(row.get("name"))
-        values["company"] = self.company_id.name
-        return values
 
     # ------------------------------------------------------------------------------------
     # Actions

@@ -28,9 +28,8 @@ from odoo.tools import SQL
 from ..core import abtest as core_abtest
 from ..core import encoding as core_encoding
 from ..core import sendtime as core_sendtime
-from ..core.compose import first_name
 from .res_partner import SMS_CAPABLE_TYPES
-from .sms_marketing_campaign import PARTNER_PLACEHOLDERS, new_link_token
+from .sms_marketing_campaign import PARTNER_PLACEHOLDERS, new_link_token, placeholder_values
 
 _logger = logging.getLogger(__name__)
 
@@ -400,11 +399,9 @@ class SmsMarketingCampaign(models.Model):
                     continue
                 variant = pick_variant()
                 composer = composers[variant.id]
-                values = dict(zip(PARTNER_PLACEHOLDERS, row[ROW_PLACEHOLDERS], strict=True))
-                name = row[ROW_NAME] or ""
-                values["name"] = name
-                values["first_name"] = first_name(name)
-                values["company"] = company_name
+                values = placeholder_values(
+                    row[ROW_PLACEHOLDERS], row[ROW_NAME] or "", company_name
+                )
                 token = new_link_token() if composer.has_links else None
                 body = composer.compose(values, row[ROW_LANG], token or "")
                 segments = segments_of.get(body)

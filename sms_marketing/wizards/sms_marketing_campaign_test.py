@@ -76,9 +76,6 @@ class SmsMarketingCampaignTest(models.TransientModel):
         values_list = []
         for partner, number, country in self._recipients():
             values, lang = campaign._preview_values(partner)
-            if values is None:
-                values = dict.fromkeys(composer.fields, "")
-                values["company"] = campaign.company_id.name
             token = new_link_token() if composer.has_links else False
             text = composer.compose(values, lang, token or "")
             values_list.append(
