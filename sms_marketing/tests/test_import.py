@@ -156,6 +156,34 @@ class TestImport(SmsMarketingCommon):
         self.assertEqual(sf.sms_number_country_id, self.country_us)
         self.assertEqual(self.find("+8613800138071").sms_tz, "Asia/Shanghai")
 
+    def test_imported_contacts_have_consistent_empty_images(self):
+        """The import skips computing the resized copies of an image nobody gave: they must
+        still read as empty, nothing is left to compute, and a photo added later is resized
+        as usual."""
+        self.run_import("Name,Phone\nNo Photo,+86 138 0013 8072\n")
+        self.env.flush_all()
+        partner = self.find("+8613800138072")
+        self.env.invalidate_all()
+        self.assertFalse(partner.image_1920)
+        self.assertFalse(partner.image_128)
+        self.assertFalse(partner.image_1024)
+        self.assertFalse(
+            self.env["ir.attachment"].search_count(
+                [("res_model", "=", "res.partner"), ("res_id", "=", partner.id)]
+            )
+        )
+        self.assertTrue(partner.avatar_128, "the placeholder avatar is still generated")
+        # 1x1 PNG
+        pixel = (
+            b"iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGA"
+            b"hKmMIQAAAABJRU5ErkJggg=="
+        )
+        partner.image_1920 = pixel
+        self.env.flush_all()
+        self.env.invalidate_all()
+        self.assertTrue(partner.image_128)
+        self.assertTrue(partner.image_1024)
+
     def test_default_country_of_wizard_reads_national_numbers(self):
         self.run_import(
             "Name,Phone\nParis,06 12 34 56 78\n", default_country_id=self.env.ref("base.fr").id

@@ -364,6 +364,11 @@ class SmsMarketingImport(models.TransientModel):
             .with_context(**BULK_CONTEXT, sms_marketing_defaults_memo={})
         )
         company_id = self.company_id.id or False
+        resized_images = [
+            field
+            for field in Partner._fields.values()
+            if field.type == "binary" and field.store and field.related == "image_1920"
+        ]
         ids, consent_count = [], 0
         for start in range(0, len(rows), CHUNK):
             vals_list = []
@@ -385,7 +390,14 @@ class SmsMarketingImport(models.TransientModel):
                         fields.Command.set([tags[tag.casefold()] for tag in row.tags])
                     ]
                 vals_list.append(vals)
-            chunk_ids = Partner.create(vals_list).ids
+            created = Partner.create(vals_list)
+            # Imported contacts have no image, so the resized copies of it (image_1024 down to
+            # image_128, stored as attachments, related to image_1920) are empty by definition.
+            # The ORM would still compute them one contact at a time, each computation
+            # searching ir.attachment for copies to replace: 11% of a 100,000-row import.
+            for field in resized_images:
+                self.env.remove_to_compute(field, created)
+            chunk_ids = created.ids
             ids += chunk_ids
             # Consent before the flush: the consent fields are then written together with the
             # other computed fields, instead of rewriting every new contact a second time.
