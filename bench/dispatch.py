@@ -78,11 +78,10 @@ def queue_traces(env, gateway, count, prefix):
         """
         INSERT INTO sms_marketing_trace (company_id, gateway_id, number, country_code, body,
                                          state, message_class, scheduled_at, attempts,
-                                         create_date, write_date)
+                                         create_date)
         SELECT %s, %s, %s || lpad(n::text, 7, '0'), 'CN',
                'Flash sale: 20%% off everything until Sunday, see you in store!', 'queued',
-               'marketing', now() at time zone 'utc', 0,
-               now() at time zone 'utc', now() at time zone 'utc'
+               'marketing', now() at time zone 'utc', 0, now() at time zone 'utc'
           FROM generate_series(1, %s) n
         """,
         [env.company.id, gateway.id, prefix, count],
@@ -386,10 +385,9 @@ def main():
             """
             INSERT INTO sms_marketing_trace (company_id, gateway_id, number, body, state,
                                              message_class, scheduled_at, attempts,
-                                             provider_id, create_date, write_date)
+                                             provider_id, create_date)
             SELECT %s, %s, '+86136' || lpad(n::text, 7, '0'), 'x', 'sent', 'marketing',
-                   now() at time zone 'utc', 1, 'LG' || n,
-                   now() at time zone 'utc', now() at time zone 'utc'
+                   now() at time zone 'utc', 1, 'LG' || n, now() at time zone 'utc'
               FROM generate_series(1, 500000) n
             """,
             [env.company.id, batch.id],

@@ -597,10 +597,9 @@ class SmsMarketingCampaign(models.Model):
         self.env.cr.execute(
             SQL(
                 """UPDATE sms_marketing_trace
-                      SET state = %s, write_date = now() at time zone 'utc', write_uid = %s
+                      SET state = %s
                     WHERE campaign_id = ANY(%s) AND state = ANY(%s)""",
                 to_state,
-                self.env.uid,
                 self.ids,
                 list(from_states),
             )

@@ -65,10 +65,7 @@ TRACE_COLUMNS = (
     "origin",
     "is_test",
     "attempts",
-    "create_uid",
     "create_date",
-    "write_uid",
-    "write_date",
 )
 
 
@@ -379,9 +376,6 @@ class SmsMarketingCampaign(models.Model):
                 _copy_text(self.name[:200]),
                 "f",
                 "0",
-                str(self.env.uid),
-                now_text,
-                str(self.env.uid),
                 now_text,
             ]
         )

@@ -226,8 +226,7 @@ class SmsMarketingDispatcher(models.AbstractModel):
                 SQL(
                     """
                     UPDATE sms_marketing_trace
-                       SET state = 'unknown', error_code = 'lease_expired', claimed_at = NULL,
-                           write_date = now() at time zone 'utc'
+                       SET state = 'unknown', error_code = 'lease_expired', claimed_at = NULL
                      WHERE id IN (SELECT id FROM sms_marketing_trace
                                    WHERE state = 'sending' AND claimed_at < %s
                                      FOR UPDATE SKIP LOCKED)
@@ -250,24 +249,23 @@ class SmsMarketingDispatcher(models.AbstractModel):
         with self._queue_cursor() as cr:
             # the database clock decides what is due (rows may be queued by SQL, with
             # microseconds, or by another server); clock_timestamp(), not now(): the
-            # transaction may be older than the traces (tests share one transaction)
+            # transaction may be older than the traces (tests share one transaction).
+            # The claimed ids as an array, not a join: joined, PostgreSQL hashes the whole
+            # trace table for every claim (a sequential scan growing with the history).
             cr.execute("SELECT clock_timestamp() at time zone 'utc'")
             now = cr.fetchone()[0]
             cr.execute(
                 SQL(
                     """
-                    WITH due AS (
-                        SELECT id FROM sms_marketing_trace
-                         WHERE state = 'queued' AND scheduled_at <= %(now)s
-                      ORDER BY scheduled_at, id
-                         LIMIT %(limit)s
-                           FOR UPDATE SKIP LOCKED
-                    )
                     UPDATE sms_marketing_trace t
                        SET state = 'sending', claimed_at = %(now)s,
                            attempts = COALESCE(t.attempts, 0) + 1
-                      FROM due
-                     WHERE t.id = due.id
+                     WHERE t.id = ANY(ARRAY(
+                            SELECT id FROM sms_marketing_trace
+                             WHERE state = 'queued' AND scheduled_at <= %(now)s
+                          ORDER BY scheduled_at, id
+                             LIMIT %(limit)s
+                               FOR UPDATE SKIP LOCKED))
                  RETURNING t.id, t.company_id, t.gateway_id, t.message_class, t.country_code,
                            t.number, t.body, t.attempts, t.sms_uuid
                     """,
@@ -509,7 +507,6 @@ class SmsMarketingDispatcher(models.AbstractModel):
         its state). Uses nothing but its own cursor: it may run in a writer thread."""
         if not columns.get("id"):
             return
-        now = fields.Datetime.now()
         with self._queue_cursor() as cr:
             cr.execute(
                 SQL(
@@ -525,8 +522,7 @@ class SmsMarketingDispatcher(models.AbstractModel):
                            sent_at = COALESCE(v.sent_at, t.sent_at),
                            error_code = v.error_code,
                            error_message = v.error_message,
-                           claimed_at = NULL,
-                           write_date = %(now)s
+                           claimed_at = NULL
                       FROM unnest(%(id)s::int[], %(state)s::varchar[], %(gateway_id)s::int[],
                                   %(attempts)s::int[], %(scheduled_at)s::timestamp[],
                                   %(provider_id)s::varchar[], %(segments)s::int[],
@@ -536,8 +532,10 @@ class SmsMarketingDispatcher(models.AbstractModel):
                                 segments, cost, sent_at, error_code, error_message)
                      WHERE t.id = v.id AND t.state = 'sending'
                     """,
-                    now=now,
-                    **columns,
+                    **{
+                        name: _array_literal(values) if name in _LITERAL_COLUMNS else values
+                        for name, values in columns.items()
+                    },
                 )
             )
             env = self.env(cr=cr)
@@ -604,8 +602,7 @@ class SmsMarketingDispatcher(models.AbstractModel):
                            error_code = CASE WHEN b.status = 'delivered' THEN NULL
                                              ELSE COALESCE(t.error_code, 'rejected') END,
                            error_message = CASE WHEN b.status = 'delivered' THEN NULL
-                                                ELSE b.error END,
-                           write_date = %(now)s
+                                                ELSE b.error END
                       FROM best b
                      WHERE t.id = b.trace_id AND %(current_rank)s < b.rank
                  RETURNING t.id, t.sms_uuid
@@ -626,7 +623,6 @@ class SmsMarketingDispatcher(models.AbstractModel):
                     for report in reports
                 ],
                 gateway=gateway.id,
-                now=now,
                 current_rank=state_rank_sql(SQL.identifier("t", "state")),
             )
         )
@@ -679,8 +675,7 @@ class SmsMarketingDispatcher(models.AbstractModel):
                        error_code = CASE WHEN %(status)s = 'delivered' THEN NULL
                                          ELSE COALESCE(t.error_code, 'rejected') END,
                        error_message = CASE WHEN %(status)s = 'delivered' THEN NULL
-                                            ELSE %(error)s END,
-                       write_date = %(at)s
+                                            ELSE %(error)s END
                  WHERE t.id = %(target)s AND %(current_rank)s < %(rank)s
              RETURNING t.id, t.sms_uuid
                 """,
@@ -900,6 +895,22 @@ class SmsMarketingDispatcher(models.AbstractModel):
                 continue
             self._apply_status_reports(gateway, reports)
             self._apply_inbound(gateway, inbound)
+
+
+#: Outcome columns of numbers and timestamps, passed to PostgreSQL as array literals.
+_LITERAL_COLUMNS = frozenset(
+    ("id", "gateway_id", "attempts", "scheduled_at", "segments", "cost", "sent_at")
+)
+
+
+def _array_literal(values):
+    """The text of a PostgreSQL array of numbers or timestamps (``None`` as NULL).
+
+    psycopg2 adapts a list element by element through Python objects: 0.9 s of CPU for
+    the columns of 100,000 outcomes, in the dispatcher's process; this is one join.
+    Numbers and ``datetime`` texts contain no quote or backslash to escape.
+    """
+    return "{" + ",".join("NULL" if value is None else f'"{value}"' for value in values) + "}"
 
 
 def _ref_id(ref):

@@ -1,7 +1,7 @@
 import logging
 
 from odoo import api, fields, models
-from odoo.tools import SQL
+from odoo.tools import SQL, sql
 
 from ..core import phone as core_phone
 
@@ -77,6 +77,11 @@ class SmsMarketingTrace(models.Model):
     _description = "SMS Trace"
     _order = "id desc"
     _rec_name = "number"
+    # No create_uid / write_uid / write_date, like Odoo's mail.notification: traces are
+    # written by the preparation and the dispatcher, a million at a time, and each user
+    # column costs a foreign-key check per row (a quarter of the preparation's database
+    # time). Who launched, paused or canceled is on the campaign; when is on the trace.
+    _log_access = False
 
     # Few indexes on purpose: every state change rewrites the row in all of them, twice per
     # SMS. The queue, the reports and the lookups by number have the partial indexes of
@@ -97,6 +102,7 @@ class SmsMarketingTrace(models.Model):
     state = fields.Selection(TRACE_STATES, required=True, default="queued")
     is_test = fields.Boolean(help="Test sends: never queued again, never counted in KPIs.")
     gateway_id = fields.Many2one("sms.marketing.gateway")
+    create_date = fields.Datetime("Created", readonly=True, default=fields.Datetime.now)
     scheduled_at = fields.Datetime(default=fields.Datetime.now, required=True)
     claimed_at = fields.Datetime(readonly=True)
     attempts = fields.Integer(readonly=True, default=0)
@@ -129,6 +135,27 @@ class SmsMarketingTrace(models.Model):
     click_ids = fields.One2many("link.tracker.click", "sms_marketing_trace_id", readonly=True)
 
     def init(self):
+        # Databases installed when traces had Odoo's log columns keep them (Odoo removes the
+        # fields, not the columns): drop them, and their foreign-key checks on every insert.
+        stale = [
+            column
+            for column in ("create_uid", "write_uid", "write_date")
+            if sql.column_exists(self.env.cr, self._table, column)
+        ]
+        if stale:
+            self.env.cr.execute(
+                SQL(
+                    "ALTER TABLE %s %s",
+                    SQL.identifier(self._table),
+                    SQL(", ").join(
+                        SQL("DROP COLUMN %s", SQL.identifier(column)) for column in stale
+                    ),
+                )
+            )
+            self.env.cr.execute(
+                "DELETE FROM ir_model_constraint WHERE name IN %s",
+                [tuple(f"{self._table}_{column}_fkey" for column in stale)],
+            )
         # The dispatcher's claim reads "queued and due" in scheduled order; webhooks find
         # traces by their gateway's message id; replies find the last SMS sent to their
         # number. Partial indexes: a claimed trace (queued -> sending) enters only one.
@@ -162,9 +189,8 @@ class SmsMarketingTrace(models.Model):
         claimed at the same moment is either canceled or sent, never both)."""
         self.env.cr.execute(
             SQL(
-                "UPDATE sms_marketing_trace SET state = 'canceled', write_date = now() at time"
-                " zone 'utc', write_uid = %s WHERE id = ANY(%s) AND state = 'queued'",
-                self.env.uid,
+                "UPDATE sms_marketing_trace SET state = 'canceled'"
+                " WHERE id = ANY(%s) AND state = 'queued'",
                 self.ids,
             )
         )
