@@ -8,6 +8,7 @@ from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from functools import partial
 from typing import NamedTuple
 
 import requests
@@ -273,7 +274,8 @@ class SmsMarketingDispatcher(models.AbstractModel):
                     limit=limit,
                 )
             )
-            claimed = [_Claimed._make(row) for row in cr.fetchall()]
+            # tuple.__new__ through map: no Python call per row (10,000 rows a claim)
+            claimed = list(map(partial(tuple.__new__, _Claimed), cr.fetchall()))
             unrouted = [item for item in claimed if not item.gateway_id]
             if unrouted:
                 env = self.env(cr=cr)
@@ -910,6 +912,8 @@ def _array_literal(values):
     the columns of 100,000 outcomes, in the dispatcher's process; this is one join.
     Numbers and ``datetime`` texts contain no quote or backslash to escape.
     """
+    if None not in values:  # the usual case, joined in C
+        return '{"' + '","'.join(map(str, values)) + '"}' if values else "{}"
     return "{" + ",".join("NULL" if value is None else f'"{value}"' for value in values) + "}"
 
 
