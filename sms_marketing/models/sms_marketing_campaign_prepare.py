@@ -155,7 +155,9 @@ class SmsMarketingCampaign(models.Model):
                     "prepare_cursor": 0,
                     "prepared_count": 0,
                     "prepare_done": False,
-                    "audience_count": campaign._audience_query(count=True),
+                    # counted by the second batch: the count of a large audience takes
+                    # longer than the first batch, which must leave at once
+                    "audience_count": 0,
                 }
             )
         self.env.ref("sms_marketing.ir_cron_sms_marketing_campaign")._trigger()
@@ -192,12 +194,10 @@ class SmsMarketingCampaign(models.Model):
             return 0
         rows = self._classify(ids)
         self._queue_rows(rows)
-        self.write(
-            {
-                "prepare_cursor": ids[-1],
-                "prepared_count": self.prepared_count + len(ids),
-            }
-        )
+        values = {"prepare_cursor": ids[-1], "prepared_count": self.prepared_count + len(ids)}
+        if not self.audience_count and (self.prepare_cursor or len(ids) < batch_size):
+            values["audience_count"] = self._audience_query(count=True)
+        self.write(values)
         if len(ids) < batch_size:
             self._prepare_phase_done()
         return len(ids)

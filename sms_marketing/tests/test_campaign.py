@@ -188,6 +188,14 @@ class TestCampaignAudience(TestCampaignCommon):
         self.assertEqual(len(traces.filtered(lambda t: t.state == "queued")), 4)
         self.assertTrue(campaign.prepare_done)
         self.assertEqual(campaign.prepared_count, 5)
+        # counted by the second batch, not at launch (the first batch must not wait)
+        self.assertEqual(campaign.audience_count, 5)
+        self.assertEqual(campaign.prepare_progress, 100.0)
+        single = self.Campaign.create(
+            {"name": "One batch", "body": "Hello", "segment_ids": [(6, 0, seg_a.ids)]}
+        )
+        self.prepare(single)
+        self.assertEqual((single.audience_count, single.prepare_progress), (3, 100.0))
 
     def test_segment_counts_and_reachable(self):
         partners = self.make_partners(3) + self.env["res.partner"].create(
