@@ -250,72 +250,78 @@ class SmsMarketingDispatcher(models.AbstractModel):
         with self._queue_cursor() as cr:
             # the database clock decides what is due (rows may be queued by SQL, with
             # microseconds, or by another server); clock_timestamp(), not now(): the
-            # transaction may be older than the traces (tests share one transaction).
-            # The claimed ids as an array, not a join: joined, PostgreSQL hashes the whole
-            # trace table for every claim (a sequential scan growing with the history).
+            # transaction may be older than the traces (tests share one transaction)
             cr.execute("SELECT clock_timestamp() at time zone 'utc'")
             now = cr.fetchone()[0]
+            # 1. lock the due traces (a row lock: no new row version) with what routing needs
+            cr.execute(
+                SQL(
+                    """
+                    SELECT id, gateway_id, company_id, message_class, country_code
+                      FROM sms_marketing_trace
+                     WHERE state = 'queued' AND scheduled_at <= %s
+                  ORDER BY scheduled_at, id
+                     LIMIT %s
+                       FOR UPDATE SKIP LOCKED
+                    """,
+                    now,
+                    limit,
+                )
+            )
+            due = cr.fetchall()
+            if not due:
+                return []
+            # 2. route those without a gateway, per company, message class and country
+            env = self.env(cr=cr)
+            routes = {}
+            for _id, gateway_id, *key in due:
+                if not gateway_id and tuple(key) not in routes:
+                    company_id, message_class, country_code = key
+                    routes[tuple(key)] = (
+                        env["sms.marketing.gateway"]
+                        ._route(env["res.company"].browse(company_id), message_class, country_code)
+                        .id
+                        or None
+                    )
+            # 3. one UPDATE, route included: the route is part of the claim (a trace
+            # interrupted now still shows where it went, so its report can be matched), and
+            # a second UPDATE of the rows this one wrote would run every foreign-key check
+            # again. The ids as an array, not a join: joined, PostgreSQL hashes the whole
+            # trace table for every claim (a sequential scan growing with the history).
+            route_sql = SQL("t.gateway_id")
+            if routes:
+                keys = list(routes)
+                route_sql = SQL(
+                    """COALESCE(t.gateway_id, (
+                        SELECT r.gateway_id
+                          FROM unnest(%s::int[], %s::varchar[], %s::varchar[], %s::int[])
+                               AS r(company_id, message_class, country_code, gateway_id)
+                         WHERE r.company_id = t.company_id
+                           AND r.message_class = t.message_class
+                           AND r.country_code IS NOT DISTINCT FROM t.country_code))""",
+                    [key[0] for key in keys],
+                    [key[1] for key in keys],
+                    [key[2] for key in keys],
+                    [routes[key] for key in keys],
+                )
             cr.execute(
                 SQL(
                     """
                     UPDATE sms_marketing_trace t
                        SET state = 'sending', claimed_at = %(now)s,
-                           attempts = COALESCE(t.attempts, 0) + 1
-                     WHERE t.id = ANY(ARRAY(
-                            SELECT id FROM sms_marketing_trace
-                             WHERE state = 'queued' AND scheduled_at <= %(now)s
-                          ORDER BY scheduled_at, id
-                             LIMIT %(limit)s
-                               FOR UPDATE SKIP LOCKED))
+                           attempts = COALESCE(t.attempts, 0) + 1,
+                           gateway_id = %(route)s
+                     WHERE t.id = ANY(%(ids)s::int[])
                  RETURNING t.id, t.company_id, t.gateway_id, t.message_class, t.country_code,
                            t.number, t.body, t.attempts, t.sms_uuid
                     """,
                     now=now,
-                    limit=limit,
+                    route=route_sql,
+                    ids=_array_literal([row[0] for row in due]),
                 )
             )
             # tuple.__new__ through map: no Python call per row (10,000 rows a claim)
             claimed = list(map(partial(tuple.__new__, _Claimed), cr.fetchall()))
-            unrouted = [item for item in claimed if not item.gateway_id]
-            if unrouted:
-                env = self.env(cr=cr)
-                routes = {}
-                for item in unrouted:
-                    key = (item.company_id, item.message_class, item.country_code)
-                    if key not in routes:
-                        routes[key] = (
-                            env["sms.marketing.gateway"]
-                            ._route(
-                                env["res.company"].browse(item.company_id),
-                                item.message_class,
-                                item.country_code,
-                            )
-                            .id
-                            or None
-                        )
-                claimed = [
-                    item
-                    if item.gateway_id
-                    else item._replace(
-                        gateway_id=routes[(item.company_id, item.message_class, item.country_code)]
-                    )
-                    for item in claimed
-                ]
-                # the route is part of the claim: a trace interrupted now still shows where
-                # it went, so its delivery report can be matched
-                routed = defaultdict(list)
-                for item in unrouted:
-                    gateway_id = routes[(item.company_id, item.message_class, item.country_code)]
-                    if gateway_id:
-                        routed[gateway_id].append(item.id)
-                for gateway_id, ids in routed.items():
-                    cr.execute(
-                        SQL(
-                            "UPDATE sms_marketing_trace SET gateway_id = %s WHERE id = ANY(%s)",
-                            gateway_id,
-                            ids,
-                        )
-                    )
         return claimed
 
     @api.model
