@@ -64,6 +64,7 @@ class _Claimed(NamedTuple):
     body: str
     attempts: int
     sms_uuid: str | None
+    segments: int | None
 
 
 class _InlineExecutor:
@@ -313,7 +314,7 @@ class SmsMarketingDispatcher(models.AbstractModel):
                            gateway_id = %(route)s
                      WHERE t.id = ANY(%(ids)s::int[])
                  RETURNING t.id, t.company_id, t.gateway_id, t.message_class, t.country_code,
-                           t.number, t.body, t.attempts, t.sms_uuid
+                           t.number, t.body, t.attempts, t.sms_uuid, t.segments
                     """,
                     now=now,
                     route=route_sql,
@@ -376,7 +377,10 @@ class SmsMarketingDispatcher(models.AbstractModel):
                 for item in items
             ]
         sender = gateway.sender or None
-        messages = [gw.OutboundSms(str(item.id), item.number, item.body, sender) for item in items]
+        messages = [
+            gw.OutboundSms(str(item.id), item.number, item.body, sender, None, item.segments)
+            for item in items
+        ]
         size = gateway._effective_batch_size()
         chunks = [messages[i : i + size] for i in range(0, len(messages), size)]
         limiter = RateLimiter(gateway.rate_limit)
@@ -482,7 +486,9 @@ class SmsMarketingDispatcher(models.AbstractModel):
                 provider_id = segments = cost = sent_at = error_code = error_message = None
                 if result.accepted:
                     state, provider_id, sent_at = "sent", result.provider_id, now
-                    segments = result.segments or encoding.analyze(item.body).segments
+                    segments = (
+                        result.segments or item.segments or encoding.analyze(item.body).segments
+                    )
                     cost = result.cost if result.cost is not None else segments * cost_per_segment
                 else:
                     error_code = result.error_code

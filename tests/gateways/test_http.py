@@ -246,6 +246,17 @@ def test_custom_template_fills_every_placeholder(httpserver, settings):
     }
 
 
+def test_literal_percent_signs_in_a_template_and_values_stay_as_written(httpserver, settings):
+    template = '{"to": "{{to}}", "text": "{{body}}", "note": "100% %s %(x)s %%"}'
+    httpserver.expect_request("/api/v1/sms").respond_with_json({"id": "p1"})
+    make(settings, message_template=template).send([sms(body="50% off %s %%")])
+    assert json.loads(received(httpserver)[0].get_data()) == {
+        "to": "+8613800138000",
+        "text": "50% off %s %%",
+        "note": "100% %s %(x)s %%",
+    }
+
+
 def test_form_template_url_encodes_values(httpserver, settings):
     httpserver.expect_request("/api/v1/sms").respond_with_json({"id": "f1"})
     make(
@@ -311,6 +322,16 @@ def test_segments_default_to_the_encoding_count(httpserver, settings):
     httpserver.expect_request("/api/v1/sms").respond_with_json({"id": "s1"})
     [result] = make(settings).send([sms(body="中" * 71)])
     assert result.segments == 2
+
+
+def test_segments_counted_by_the_sender_are_reported_when_the_provider_is_silent(
+    httpserver, settings
+):
+    httpserver.expect_request("/api/v1/sms").respond_with_json({"id": "s2", "parts": 4})
+    counted = sms(body="中" * 71)._replace(segments=5)  # not what counting gives (2)
+    [silent] = make(settings).send([counted])
+    [said] = make(settings, segments_path="parts").send([counted])
+    assert (silent.segments, said.segments) == (5, 4)
 
 
 @pytest.mark.parametrize(

@@ -92,7 +92,9 @@ class OutboundSms(NamedTuple):
     provider allows it, sent along so reports can be matched even without the provider id.
     ``to`` is E.164 (``+8613800138000``). ``sender`` overrides the gateway's default sender.
     ``params`` are template parameters for providers that send approved templates (Alibaba
-    Cloud, Tencent Cloud); the body is always given as well.
+    Cloud, Tencent Cloud); the body is always given as well. ``segments``, when the sender
+    already counted them (the dispatcher stores the count when it queues), is the count a
+    client reports for a provider that does not say, instead of counting again.
 
     A named tuple, like :class:`SendResult`: the dispatcher makes one per message, by the
     hundred thousand, and tuples are several times cheaper to build than dataclasses.
@@ -103,6 +105,7 @@ class OutboundSms(NamedTuple):
     body: str
     sender: str | None = None
     params: Mapping[str, str] | None = None
+    segments: int | None = None
 
 
 class SendResult(NamedTuple):

@@ -28,6 +28,7 @@ and ``status_map`` turns the operator's values into ``sent``/``delivered``/``und
 
 import json
 import re
+from operator import attrgetter
 from urllib.parse import quote_plus
 from xml.sax.saxutils import escape as xml_escape
 
@@ -292,7 +293,11 @@ class HttpClient(GatewayClient):
                 f"message_template is required for {self.content_type}", field="message_template"
             )
         self._check_placeholders("message_template", self.message_template, MESSAGE_FIELDS)
-        self._compiled = _compile(self.message_template)
+        literals, names = _compile(self.message_template)
+        # the template as a %-format and one getter per placeholder: a message is then one
+        # format operation (a batch of 500 is 500 of them, not 500 dicts and joins)
+        self._fill = "%s".join(literal.replace("%", "%%") for literal in literals)
+        self._getters = tuple(self._getter(name) for name in names)
         self.batch_template = get("batch_template") or DEFAULT_BATCH_TEMPLATE
         if self.batch_size > 1:
             self._check_placeholders("batch_template", self.batch_template, ("messages",))
@@ -360,30 +365,18 @@ class HttpClient(GatewayClient):
 
     # -- sending ----------------------------------------------------------------------------
 
-    def _values(self, message, names=MESSAGE_FIELDS):
-        values = {
-            "to": message.to,
-            "body": message.body,
-            "sender": message.sender or self.sender,
-            "ref": message.ref,
-        }
-        if "to_digits" in names:
-            values["to_digits"] = "".join(ch for ch in message.to if ch.isdigit())
-        return values
+    def _getter(self, name):
+        """The value of placeholder ``name`` for a message."""
+        if name == "sender":
+            return lambda message: message.sender or self.sender
+        if name == "to_digits":
+            return lambda message: "".join(ch for ch in message.to if ch.isdigit())
+        return attrgetter(name)  # to, body, ref
 
     def _body(self, chunk):
         escape = _ESCAPES[self.kind]
-        literals, names = self._compiled
-        tail = literals[-1]
-        filled = []
-        for message in chunk:
-            values = self._values(message, names)
-            pieces = []
-            for literal, name in zip(literals, names, strict=False):
-                pieces.append(literal)
-                pieces.append(escape(values[name]))
-            pieces.append(tail)
-            filled.append("".join(pieces))
+        fill, getters = self._fill, self._getters
+        filled = [fill % tuple([escape(get(message)) for get in getters]) for message in chunk]
         if self.batch_size == 1:
             return filled[0]
         return _render(self.batch_template, {"messages": "[" + ",".join(filled) + "]"}, str)
@@ -463,7 +456,7 @@ class HttpClient(GatewayClient):
             except (TypeError, ValueError):
                 segments = None
         if not segments or segments < 1:
-            segments = encoding.analyze(message.body).segments
+            segments = message.segments or encoding.analyze(message.body).segments
         return SendResult.ok(message, provider_id=str(provider_id), segments=segments)
 
     # -- webhooks ---------------------------------------------------------------------------
