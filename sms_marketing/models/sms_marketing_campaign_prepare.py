@@ -175,8 +175,17 @@ class SmsMarketingCampaign(models.Model):
         if count:
             self.env.cr.execute(SQL("SELECT count(*) FROM (%s) q", query.select()))
             return self.env.cr.fetchone()[0]
+        if after_id:
+            # A tag condition is an EXISTS on the tag relation; PostgreSQL merges it with the
+            # partners from the tag's first entry, whatever the cursor: batch k read k
+            # batches of the relation (127 ms instead of 24 ms at the 900,000th contact).
+            # Looked up contact by contact, every batch costs the same.
+            self.env.cr.execute("SET LOCAL enable_mergejoin = off")
         self.env.cr.execute(query.select())
-        return [row[0] for row in self.env.cr.fetchall()]
+        ids = [row[0] for row in self.env.cr.fetchall()]
+        if after_id:
+            self.env.cr.execute("RESET enable_mergejoin")
+        return ids
 
     # ------------------------------------------------------------------------------------
     # One batch
