@@ -107,7 +107,7 @@ class _LineStream(io.TextIOBase):
 def _copy_text(value):
     """A text field of a COPY text-format row (``\\N`` for NULL)."""
     if value is None or value is False:
-        return "\\N"
+        return NULL
     return value.translate(_COPY_ESCAPES) if _NEEDS_ESCAPE.search(value) else value
 
 
@@ -236,6 +236,9 @@ class SmsMarketingCampaign(models.Model):
         cap_since = fields.Datetime.subtract(
             fields.Datetime.now(), days=company.sms_frequency_cap_days or 1
         )
+        placeholder_columns = SQL(", ").join(
+            SQL("p.%s", SQL.identifier(name)) for name in PARTNER_PLACEHOLDERS
+        )
         # PostgreSQL's JIT would compile this statement for every batch (its cost estimate
         # crosses the threshold) and spend longer compiling than running it
         self.env.cr.execute("SET LOCAL jit = off")
@@ -294,12 +297,8 @@ class SmsMarketingCampaign(models.Model):
                   FROM p
               ORDER BY p.id
                 """,
-                columns=SQL(", ").join(
-                    SQL("p.%s", SQL.identifier(name)) for name in PARTNER_PLACEHOLDERS
-                ),
-                out_columns=SQL(", ").join(
-                    SQL("p.%s", SQL.identifier(name)) for name in PARTNER_PLACEHOLDERS
-                ),
+                columns=placeholder_columns,
+                out_columns=placeholder_columns,
                 company=company.id,
                 types=SMS_CAPABLE_TYPES,
                 marketing=marketing,
@@ -316,11 +315,20 @@ class SmsMarketingCampaign(models.Model):
         )
         return self.env.cr.fetchall()
 
+    def _phase_variants(self):
+        """The variants the current phase sends: those with a share (A/B test phase), the
+        winner (rest of an A/B campaign), or none (the campaign's own body)."""
+        if self.prepare_phase == "test":
+            return self.variant_ids.filtered("share")
+        if self.prepare_phase == "rest":
+            return self.ab_winner_id
+        return self.env["sms.marketing.variant"]
+
     def _variant_picker(self):
         """A callable giving the variant of each next recipient: the campaign's single body,
         the A/B variants by smooth weighted round-robin (exact shares), or the winner."""
         if self.prepare_phase == "test":
-            variants = [v for v in self.variant_ids if v.share > 0]
+            variants = list(self._phase_variants())
             weights = [v.share for v in variants]
             total = sum(weights)
             current = [0] * len(variants)
@@ -335,9 +343,7 @@ class SmsMarketingCampaign(models.Model):
                 return variants[best]
 
             return pick
-        variant = (
-            self.ab_winner_id if self.prepare_phase == "rest" else self.env["sms.marketing.variant"]
-        )
+        variant = self._phase_variants()
         return lambda: variant
 
     def _queue_rows(self, rows):
@@ -353,17 +359,9 @@ class SmsMarketingCampaign(models.Model):
         pick_variant = self._variant_picker()
         # everything that reads the database is done before the COPY starts: the stream
         # below runs while the cursor is busy copying
-        variants = (
-            self.variant_ids.filtered("share")
-            if self.prepare_phase == "test"
-            else (
-                self.ab_winner_id
-                if self.prepare_phase == "rest"
-                else self.env["sms.marketing.variant"]
-            )
-        )
         composers = {
-            variant.id: self._get_composer(variant.body, create_links=True) for variant in variants
+            variant.id: self._get_composer(variant.body, create_links=True)
+            for variant in self._phase_variants()
         } or {False: self._get_composer(self.body, create_links=True)}
         checker = None
         if marketing and self.respect_quiet_hours and company.sms_quiet_hours:
@@ -381,7 +379,7 @@ class SmsMarketingCampaign(models.Model):
                 str(company.id),
                 str(self.id),
                 self.message_class,
-                str(self.gateway_id.id) if self.gateway_id else "\\N",
+                str(self.gateway_id.id) if self.gateway_id else NULL,
                 _copy_text(self.name[:200]),
                 "f",
                 "0",

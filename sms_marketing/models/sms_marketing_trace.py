@@ -70,7 +70,7 @@ class SmsMarketingTrace(models.Model):
     trace left in ``sending`` by a crash becomes ``unknown`` after a lease and is never sent
     again; a later report settles it. ``excluded`` traces (campaigns) record why a recipient
     was not sent to. State changes made by the dispatcher and the webhooks are set-based SQL
-    (see ``models/sms_marketing_dispatch.py``); reports never move a state backwards.
+    (see ``models/sms_marketing_dispatcher.py``); reports never move a state backwards.
     """
 
     _name = "sms.marketing.trace"
