@@ -1,6 +1,7 @@
 import dataclasses
 import json
 import logging
+import operator
 import random
 import threading
 import time
@@ -53,18 +54,26 @@ class RateLimiter:
 
 
 class _Claimed(NamedTuple):
-    """A claimed trace, as the dispatcher needs it (no ORM records on the hot path)."""
+    """A claimed trace, as the dispatcher needs it (no ORM records on the hot path).
 
-    id: int
-    company_id: int
-    gateway_id: int | None
-    message_class: str
-    country_code: str | None
-    number: str
+    Its first six fields are an :class:`~..core.gateways.base.OutboundSms` (``sender`` and
+    ``params`` empty): the message is a slice of the row, made without a Python call.
+    """
+
+    ref: str
+    to: str
     body: str
+    sender: None
+    params: None
+    segments: int | None
+    id: int
+    gateway_id: int | None
     attempts: int
     sms_uuid: str | None
-    segments: int | None
+
+
+_as_message = partial(tuple.__new__, gw.OutboundSms)
+_message_fields = operator.itemgetter(slice(0, 6))
 
 
 class _InlineExecutor:
@@ -254,36 +263,48 @@ class SmsMarketingDispatcher(models.AbstractModel):
             # transaction may be older than the traces (tests share one transaction)
             cr.execute("SELECT clock_timestamp() at time zone 'utc'")
             now = cr.fetchone()[0]
-            # 1. lock the due traces (a row lock: no new row version) with what routing needs
+            # 1. lock the due traces (a row lock: no new row version); what comes back is
+            # their ids as one array text (handed back as it is to the UPDATE below: 10,000
+            # ids never become Python integers) and the routes to find, once each
             cr.execute(
                 SQL(
                     """
-                    SELECT id, gateway_id, company_id, message_class, country_code
-                      FROM sms_marketing_trace
-                     WHERE state = 'queued' AND scheduled_at <= %s
-                  ORDER BY scheduled_at, id
-                     LIMIT %s
-                       FOR UPDATE SKIP LOCKED
+                    WITH due AS MATERIALIZED (
+                        SELECT id, gateway_id, company_id, message_class, country_code
+                          FROM sms_marketing_trace
+                         WHERE state = 'queued' AND scheduled_at <= %s
+                      ORDER BY scheduled_at, id
+                         LIMIT %s
+                           FOR UPDATE SKIP LOCKED
+                    )
+                    SELECT array_agg(id)::text, NULL::int, NULL::varchar, NULL::varchar
+                      FROM due
+                     UNION ALL
+                    SELECT DISTINCT NULL, company_id, message_class, country_code
+                      FROM due
+                     WHERE gateway_id IS NULL
                     """,
                     now,
                     limit,
                 )
             )
-            due = cr.fetchall()
-            if not due:
+            ids, keys = None, []
+            for row in cr.fetchall():
+                if row[0] is not None:
+                    ids = row[0]
+                else:
+                    keys.append(row[1:])
+            if not ids:
                 return []
             # 2. route those without a gateway, per company, message class and country
             env = self.env(cr=cr)
-            routes = {}
-            for _id, gateway_id, *key in due:
-                if not gateway_id and tuple(key) not in routes:
-                    company_id, message_class, country_code = key
-                    routes[tuple(key)] = (
-                        env["sms.marketing.gateway"]
-                        ._route(env["res.company"].browse(company_id), message_class, country_code)
-                        .id
-                        or None
-                    )
+            routes = {
+                key: env["sms.marketing.gateway"]
+                ._route(env["res.company"].browse(key[0]), key[1], key[2])
+                .id
+                or None
+                for key in keys
+            }
             # 3. one UPDATE, route included: the route is part of the claim (a trace
             # interrupted now still shows where it went, so its report can be matched), and
             # a second UPDATE of the rows this one wrote would run every foreign-key check
@@ -291,7 +312,6 @@ class SmsMarketingDispatcher(models.AbstractModel):
             # trace table for every claim (a sequential scan growing with the history).
             route_sql = SQL("t.gateway_id")
             if routes:
-                keys = list(routes)
                 route_sql = SQL(
                     """COALESCE(t.gateway_id, (
                         SELECT r.gateway_id
@@ -300,10 +320,10 @@ class SmsMarketingDispatcher(models.AbstractModel):
                          WHERE r.company_id = t.company_id
                            AND r.message_class = t.message_class
                            AND r.country_code IS NOT DISTINCT FROM t.country_code))""",
-                    [key[0] for key in keys],
-                    [key[1] for key in keys],
-                    [key[2] for key in keys],
-                    [routes[key] for key in keys],
+                    [key[0] for key in routes],
+                    [key[1] for key in routes],
+                    [key[2] for key in routes],
+                    list(routes.values()),
                 )
             cr.execute(
                 SQL(
@@ -313,12 +333,12 @@ class SmsMarketingDispatcher(models.AbstractModel):
                            attempts = COALESCE(t.attempts, 0) + 1,
                            gateway_id = %(route)s
                      WHERE t.id = ANY(%(ids)s::int[])
-                 RETURNING t.id, t.company_id, t.gateway_id, t.message_class, t.country_code,
-                           t.number, t.body, t.attempts, t.sms_uuid, t.segments
+                 RETURNING t.id::text, t.number, t.body, NULL, NULL, t.segments,
+                           t.id, t.gateway_id, t.attempts, t.sms_uuid
                     """,
                     now=now,
                     route=route_sql,
-                    ids=_array_literal([row[0] for row in due]),
+                    ids=ids,
                 )
             )
             # tuple.__new__ through map: no Python call per row (10,000 rows a claim)
@@ -348,7 +368,7 @@ class SmsMarketingDispatcher(models.AbstractModel):
     @api.model
     def _no_gateway_result(self, item):
         return gw.SendResult(
-            str(item.id),
+            item.ref,
             False,
             error_kind=gw.RETRYABLE,
             error_code="no_gateway",
@@ -368,7 +388,7 @@ class SmsMarketingDispatcher(models.AbstractModel):
             gateway._record_health(False, str(exc))
             return [
                 gw.SendResult(
-                    str(item.id),
+                    item.ref,
                     False,
                     error_kind=gw.RETRYABLE,
                     error_code="auth_failed",
@@ -376,11 +396,9 @@ class SmsMarketingDispatcher(models.AbstractModel):
                 )
                 for item in items
             ]
-        sender = gateway.sender or None
-        messages = [
-            gw.OutboundSms(str(item.id), item.number, item.body, sender, None, item.segments)
-            for item in items
-        ]
+        messages = list(map(_as_message, map(_message_fields, items)))
+        if gateway.sender:
+            messages = [message._replace(sender=gateway.sender) for message in messages]
         size = gateway._effective_batch_size()
         chunks = [messages[i : i + size] for i in range(0, len(messages), size)]
         limiter = RateLimiter(gateway.rate_limit)
@@ -401,7 +419,7 @@ class SmsMarketingDispatcher(models.AbstractModel):
         by_ref = {result.ref: result for result in results}
         if gateway.provider == "simulator":
             self._plan_simulated(gateway, client, messages, by_ref)
-        return [by_ref.get(str(item.id)) for item in items]
+        return [by_ref.get(item.ref) for item in items]
 
     @api.model
     def _send_chunk(self, client, chunk):
@@ -461,12 +479,8 @@ class SmsMarketingDispatcher(models.AbstractModel):
         :return: ``(columns, sms_trace_ids)``
         """
         now = fields.Datetime.now()
-        names = (
-            "id", "state", "gateway_id", "attempts", "scheduled_at", "provider_id",
-            "segments", "cost", "sent_at", "error_code", "error_message",
-        )  # fmt: skip
-        columns = {name: [] for name in names}
-        appends = [columns[name].append for name in names]
+        rows = []
+        add = rows.append
         sms_traces = []
         for gateway, items, results in outcomes:
             gateway_id = gateway.id or None
@@ -474,44 +488,55 @@ class SmsMarketingDispatcher(models.AbstractModel):
             max_attempts = gateway.max_attempts if gateway else NO_GATEWAY_ATTEMPTS
             fallback_id = gateway.fallback_id.id or None
             for item, result in zip(items, results, strict=True):
+                if item.sms_uuid:
+                    sms_traces.append(item.id)
+                if result is not None and result.accepted:  # the usual case, kept short
+                    segments = (
+                        result.segments or item.segments or encoding.analyze(item.body).segments
+                    )
+                    add(
+                        (
+                            item.id, "sent", gateway_id, item.attempts, None,
+                            result.provider_id, segments,
+                            result.cost if result.cost is not None else segments * cost_per_segment,
+                            now, None, None,
+                        )
+                    )  # fmt: skip
+                    continue
                 if result is None:  # the client returned no result for this message
                     result = gw.SendResult(
-                        str(item.id),
+                        item.ref,
                         False,
                         error_kind=gw.AMBIGUOUS,
                         error_code="ambiguous",
                         error_message="the gateway client returned no result",
                     )
                 row_gateway, attempts, scheduled_at = gateway_id, item.attempts, None
-                provider_id = segments = cost = sent_at = error_code = error_message = None
-                if result.accepted:
-                    state, provider_id, sent_at = "sent", result.provider_id, now
-                    segments = (
-                        result.segments or item.segments or encoding.analyze(item.body).segments
+                error_code = result.error_code
+                error_message = (result.error_message or "")[:250] or None
+                if result.error_kind == gw.RETRYABLE and attempts < max_attempts:
+                    state = "queued"
+                    scheduled_at = now + timedelta(
+                        seconds=self._retry_delay(attempts, result.retry_after)
                     )
-                    cost = result.cost if result.cost is not None else segments * cost_per_segment
+                elif result.error_kind == gw.RETRYABLE and fallback_id:
+                    state, row_gateway, attempts, scheduled_at = "queued", fallback_id, 0, now
+                elif result.error_kind == gw.AMBIGUOUS:
+                    state = "unknown"
                 else:
-                    error_code = result.error_code
-                    error_message = (result.error_message or "")[:250] or None
-                    if result.error_kind == gw.RETRYABLE and attempts < max_attempts:
-                        state = "queued"
-                        scheduled_at = now + timedelta(
-                            seconds=self._retry_delay(attempts, result.retry_after)
-                        )
-                    elif result.error_kind == gw.RETRYABLE and fallback_id:
-                        state, row_gateway, attempts, scheduled_at = "queued", fallback_id, 0, now
-                    elif result.error_kind == gw.AMBIGUOUS:
-                        state = "unknown"
-                    else:
-                        state = "failed"
-                row = (
-                    item.id, state, row_gateway, attempts, scheduled_at, provider_id, segments,
-                    cost, sent_at, error_code, error_message,
+                    state = "failed"
+                add(
+                    (
+                        item.id, state, row_gateway, attempts, scheduled_at, None, None, None,
+                        None, error_code, error_message,
+                    )
                 )  # fmt: skip
-                for append, value in zip(appends, row, strict=True):
-                    append(value)
-                if item.sms_uuid:
-                    sms_traces.append(item.id)
+        # rows to columns in one C-level transposition
+        columns = (
+            dict(zip(_OUTCOME_COLUMNS, map(list, zip(*rows, strict=True)), strict=True))
+            if rows
+            else {}
+        )
         return columns, sms_traces
 
     @api.model
@@ -547,7 +572,9 @@ class SmsMarketingDispatcher(models.AbstractModel):
                      WHERE t.id = v.id AND t.state = 'sending'
                     """,
                     **{
-                        name: _array_literal(values) if name in _LITERAL_COLUMNS else values
+                        name: _array_literal(values)
+                        if name in _LITERAL_COLUMNS
+                        else _text_array_literal(values)
                         for name, values in columns.items()
                     },
                 )
@@ -911,6 +938,11 @@ class SmsMarketingDispatcher(models.AbstractModel):
             self._apply_inbound(gateway, inbound)
 
 
+#: Columns of a send outcome, in the order of the rows of ``_prepare_outcomes``.
+_OUTCOME_COLUMNS = (
+    "id", "state", "gateway_id", "attempts", "scheduled_at", "provider_id", "segments", "cost",
+    "sent_at", "error_code", "error_message",
+)  # fmt: skip
 #: Outcome columns of numbers and timestamps, passed to PostgreSQL as array literals.
 _LITERAL_COLUMNS = frozenset(
     ("id", "gateway_id", "attempts", "scheduled_at", "segments", "cost", "sent_at")
@@ -927,6 +959,29 @@ def _array_literal(values):
     if None not in values:  # the usual case, joined in C
         return '{"' + '","'.join(map(str, values)) + '"}' if values else "{}"
     return "{" + ",".join("NULL" if value is None else f'"{value}"' for value in values) + "}"
+
+
+def _text_array_literal(values):
+    """The text of a PostgreSQL array of strings (``None`` as NULL), quoted and escaped:
+    like :func:`_array_literal`, one join instead of an adapted object per element."""
+    if None not in values:
+        joined = "\x00".join(values)  # a separator PostgreSQL text never holds
+        if (
+            '"' not in joined and "\\" not in joined and joined.count("\x00") == len(values) - 1
+        ):  # the usual case, joined in C
+            return '{"' + joined.replace("\x00", '","') + '"}' if values else "{}"
+    elif values.count(None) == len(values):
+        return "{" + ",".join(["NULL"] * len(values)) + "}"
+    return (
+        "{"
+        + ",".join(
+            "NULL"
+            if value is None
+            else '"' + value.replace("\x00", "").replace("\\", "\\\\").replace('"', '\\"') + '"'
+            for value in values
+        )
+        + "}"
+    )
 
 
 def _ref_id(ref):

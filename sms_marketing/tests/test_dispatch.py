@@ -157,6 +157,34 @@ class TestDispatchSimulator(SmsMarketingDispatchCommon):
         self.assertEqual(trace.state, "delivered")
         self.assertFalse(event.exists())
 
+    def test_outcomes_are_stored_exactly_as_the_provider_gave_them(self):
+        # Outcome columns go to PostgreSQL as array texts: quotes, backslashes, commas,
+        # braces, "NULL" and a NUL byte (which PostgreSQL text cannot hold) must not shift
+        # or merge values between traces.
+        odd_ids = ['a"b', "c\\d", "e,{f}", "NULL"]
+        for accepted in (odd_ids, ["plain-1", "plain-2", "plain-3", "plain-4"]):
+            traces = [self.queue(self.partner_cn, f"Hi {i}") for i in range(5)]
+            self.env.flush_all()
+            claimed = sorted(self.dispatcher._claim(10), key=lambda item: item.id)
+            self.assertEqual([item.id for item in claimed], [t.id for t in traces])
+            results = [
+                gw.SendResult.ok(item, provider_id=pid)
+                for item, pid in zip(claimed[:4], accepted, strict=True)
+            ]
+            results.append(
+                gw.SendResult.error(
+                    claimed[4], gw.PERMANENT, gw.ERR_REJECTED, 'bad "number" \\ here\x00, {x}'
+                )
+            )
+            self.dispatcher._write_outcomes([(self.simulator, claimed, results)])
+            self.env.invalidate_all()
+            self.assertEqual(
+                [(t.state, t.provider_id) for t in traces],
+                [("sent", pid) for pid in accepted] + [("failed", False)],
+            )
+            self.assertEqual(traces[4].error_message, 'bad "number" \\ here, {x}')
+            self.assertEqual(traces[4].error_code, "rejected")
+
     def test_canceled_trace_is_not_sent(self):
         trace = self.queue(self.partner_cn)
         trace.action_cancel()
