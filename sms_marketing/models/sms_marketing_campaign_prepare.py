@@ -29,7 +29,7 @@ from ..core import abtest as core_abtest
 from ..core import encoding as core_encoding
 from ..core import sendtime as core_sendtime
 from .res_partner import SMS_CAPABLE_TYPES
-from .sms_marketing_campaign import PARTNER_PLACEHOLDERS, new_link_token, placeholder_values
+from .sms_marketing_campaign import PARTNER_PLACEHOLDERS, new_link_token, placeholder_maker
 
 _logger = logging.getLogger(__name__)
 
@@ -134,7 +134,14 @@ class SmsMarketingCampaign(models.Model):
         done = campaign._prepare_batch(batch_size) if campaign else 0
         pending = self.search([("state", "=", "sending"), ("prepare_done", "=", False)])
         remaining = sum(max(c.audience_count - c.prepared_count, 1) for c in pending)
-        self._close_finished()
+        if not done:
+            self._close_finished()
+        elif not pending:
+            # not in the call that queued a batch: the batch commits first (its SMS are
+            # waited for), and a campaign whose last batch was just queued is not finished
+            self.env.ref("sms_marketing.ir_cron_sms_marketing_campaign")._trigger(
+                at=fields.Datetime.add(fields.Datetime.now(), minutes=1)
+            )
         self.env["ir.cron"]._notify_progress(done=done, remaining=remaining if done else 0)
         return done
 
@@ -171,10 +178,9 @@ class SmsMarketingCampaign(models.Model):
         )
         if after_id:
             domain = [*domain, ("id", ">", after_id)]
-        query = Partner._search(domain, order="id", limit=limit)
         if count:
-            self.env.cr.execute(SQL("SELECT count(*) FROM (%s) q", query.select()))
-            return self.env.cr.fetchone()[0]
+            return Partner.search_count(domain)
+        query = Partner._search(domain, order="id", limit=limit)
         if after_id:
             # A tag condition is an EXISTS on the tag relation; PostgreSQL merges it with the
             # partners from the tag's first entry, whatever the cursor: batch k read k
@@ -363,6 +369,9 @@ class SmsMarketingCampaign(models.Model):
             variant.id: self._get_composer(variant.body, create_links=True)
             for variant in self._phase_variants()
         } or {False: self._get_composer(self.body, create_links=True)}
+        make_values = placeholder_maker(
+            frozenset().union(*(composer.fields for composer in composers.values()))
+        )
         checker = None
         if marketing and self.respect_quiet_hours and company.sms_quiet_hours:
             checker = core_sendtime.window_checker(
@@ -400,9 +409,7 @@ class SmsMarketingCampaign(models.Model):
                     continue
                 variant = pick_variant()
                 composer = composers[variant.id]
-                values = placeholder_values(
-                    row[ROW_PLACEHOLDERS], row[ROW_NAME] or "", company_name
-                )
+                values = make_values(row[ROW_PLACEHOLDERS], row[ROW_NAME] or "", company_name)
                 token = new_link_token() if composer.has_links else None
                 body = composer.compose(values, row[ROW_LANG], token or "")
                 segments = segments_of.get(body)
