@@ -12,8 +12,6 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import NamedTuple
 
-import requests
-
 from odoo import api, fields, models
 from odoo.sql_db import Cursor
 from odoo.tools import SQL
@@ -381,7 +379,7 @@ class SmsMarketingDispatcher(models.AbstractModel):
         where the client gave none)."""
         try:
             client = clients.get(gateway.id) or clients.setdefault(
-                gateway.id, gateway._get_client(session=requests.Session())
+                gateway.id, gateway._get_client()
             )
         except Exception as exc:  # unusable settings: keep the messages, report the gateway
             _logger.warning("gateway %s unusable: %s", gateway.id, exc)
@@ -441,23 +439,28 @@ class SmsMarketingDispatcher(models.AbstractModel):
     @api.model
     def _send_concurrently(self, gateway, client, chunks, limiter):
         """Several connections, each thread with its own client (and HTTP session),
-        sharing the gateway's rate limit; results come back in the order of ``chunks``."""
+        sharing the gateway's rate limit; results come back in the order of ``chunks``.
+        The threads' clients are closed before returning, like the dispatcher's own
+        (:meth:`_close_clients`)."""
         local = threading.local()
         settings = gateway._get_client_settings()
+        created = []
 
         def send(chunk):
             if not hasattr(local, "client"):
                 local.client = gateways.create_client(
-                    gateway.provider,
-                    settings,
-                    session=requests.Session(),
-                    timeout=gateway.timeout,
+                    gateway.provider, settings, timeout=gateway.timeout
                 )
+                created.append(local.client)
             limiter.wait(len(chunk))
             return self._send_chunk(local.client, chunk)
 
-        with ThreadPoolExecutor(max_workers=gateway.concurrency) as pool:
-            return [result for results in pool.map(send, chunks) for result in results]
+        try:
+            with ThreadPoolExecutor(max_workers=gateway.concurrency) as pool:
+                return [result for results in pool.map(send, chunks) for result in results]
+        finally:
+            for thread_client in created:
+                self._close_clients({gateway.id: thread_client})
 
     @api.model
     def _retry_delay(self, attempts, retry_after=None):

@@ -3,8 +3,6 @@ import logging
 import secrets
 from datetime import timedelta
 
-import requests
-
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 from odoo.tools import SQL, ormcache
@@ -511,7 +509,7 @@ class SmsMarketingGateway(models.Model):
     def action_test_connection(self):
         """Build the client (validates settings) and report; sends nothing."""
         self.ensure_one()
-        client = self._get_client(session=requests.Session())
+        client = self._get_client()
         client.close()
         return {
             "type": "ir.actions.client",

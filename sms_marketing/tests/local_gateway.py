@@ -4,8 +4,9 @@ It speaks the JSON dialect the generic HTTP provider is configured for in
 :func:`http_gateway_values`: ``POST /send`` takes one message ``{"to", "text", "from",
 "ref"}`` and answers ``{"id": ...}``; ``POST /batch`` takes ``{"messages": [...]}`` and
 answers ``{"results": [{"id", "ref"}, ...]}``. It records every message it accepted, counts
-concurrent requests, and can misbehave on purpose: a delay per request, a number of 503
-answers first, numbers to refuse, requests to leave unanswered (read timeout).
+concurrent requests and (threads mode) open connections, and can misbehave on purpose: a
+delay per request, a number of 503 answers first, numbers to refuse, requests to leave
+unanswered (read timeout).
 """
 
 import itertools
@@ -36,6 +37,7 @@ class LocalGateway:
         self.received = []  # (to, ref, id) of every accepted message
         self.requests = 0
         self.max_concurrent = 0
+        self.open_connections = 0  # clients' connections held open now (threads mode)
         self._concurrent = 0
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -63,6 +65,18 @@ class LocalGateway:
 
             def log_message(self, *args):
                 pass
+
+            def setup(self):
+                super().setup()
+                with gateway._lock:
+                    gateway.open_connections += 1
+
+            def finish(self):
+                try:
+                    super().finish()
+                finally:
+                    with gateway._lock:
+                        gateway.open_connections -= 1
 
             def do_GET(self):
                 # GET /stats: what the gateway saw (for benchmarks driving it from outside)

@@ -54,6 +54,7 @@ class TestDispatchHttp(DispatchHttpCommon):
         for trace in traces:
             self.assertEqual(trace.provider_id, by_ref[str(trace.id)])
         self.assertEqual(traces.gateway_id, gateway)
+        self.assertConnectionsClosed(server)
 
     def test_single_message_gateway_uses_concurrent_connections(self):
         server, gateway = self.start_gateway(delay=0.05)
@@ -64,6 +65,15 @@ class TestDispatchHttp(DispatchHttpCommon):
         self.assertEqual(len(server.received), 40)
         self.assertGreater(server.max_concurrent, 1)
         self.assertLessEqual(server.max_concurrent, 4)
+        self.assertConnectionsClosed(server)
+
+    def assertConnectionsClosed(self, server):
+        """The dispatcher leaves no connection open behind it (a provider limits those a
+        client holds; left to the garbage collector, they stay open for a long time)."""
+        deadline = time.monotonic() + 2
+        while server.open_connections and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.assertEqual(server.open_connections, 0)
 
     def test_rate_limit_paces_the_gateway(self):
         server, gateway = self.start_gateway()

@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+import requests
 from werkzeug import Response
 
 from sms_marketing.core.gateways import base
@@ -538,6 +539,26 @@ def test_batch_values_are_escaped_whichever_message_carries_what(httpserver, set
         assert [(m["to"], m["text"], m["from"], m["reference"]) for m in payload["messages"]] == [
             (m.to, m.body, m.sender or odd_sender, m.ref) for m in batch
         ]
+
+
+def test_close_releases_the_clients_own_session_and_leaves_a_given_one_open(httpserver, settings):
+    httpserver.expect_request("/api/v1/sms").respond_with_json({"id": "1"})
+
+    def pools(session):
+        return session.get_adapter(settings["url"]).poolmanager.pools
+
+    own = make(settings)
+    own.send([sms()])
+    assert len(pools(own.session)) == 1  # a keep-alive connection pool
+    own.close()
+    assert len(pools(own.session)) == 0
+
+    given = requests.Session()
+    client = http_gateway.HttpClient(settings, session=given)
+    client.send([sms()])
+    client.close()
+    assert len(pools(given)) == 1  # the caller's to close
+    given.close()
 
 
 def test_batch_message_missing_from_the_answer_is_ambiguous(httpserver, settings):

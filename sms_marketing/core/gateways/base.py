@@ -228,8 +228,8 @@ class GatewayClient:
 
     def __init__(self, settings, session=None, timeout=10.0):
         """:param Mapping settings: provider settings (credentials, sender, base URL...)
-        :param requests.Session session: HTTP session to reuse (connection pooling); the
-            client makes its own when ``None``
+        :param requests.Session session: HTTP session to reuse (connection pooling), left
+            open by :meth:`close`; the client makes its own when ``None``, and closes it
         :param float timeout: seconds for connect and read of every request
         """
         self.settings = dict(settings)
@@ -237,7 +237,8 @@ class GatewayClient:
         if missing:
             raise GatewayConfigError(f"missing settings: {', '.join(missing)}", field=missing[0])
         self.timeout = timeout
-        self.session = session if session is not None else requests.Session()
+        self._own_session = session is None
+        self.session = requests.Session() if self._own_session else session
 
     @classmethod
     def batch_limit(cls, settings):
@@ -256,7 +257,11 @@ class GatewayClient:
         return [], []
 
     def close(self):
-        """Release connections (SMPP binds); HTTP clients have nothing to do."""
+        """Release connections: the client's own HTTP session (its keep-alive connections
+        stay open until then: the garbage collector may take long to find them, and
+        providers limit the connections a client holds), SMPP binds."""
+        if self._own_session:
+            self.session.close()
 
     # -- webhooks ---------------------------------------------------------------------------
 
