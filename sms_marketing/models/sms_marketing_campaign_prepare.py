@@ -120,9 +120,10 @@ class SmsMarketingCampaign(models.Model):
 
     @api.model
     def _cron_prepare(self, batch_size=BATCH_SIZE):
-        """Start due scheduled campaigns, prepare one batch of the oldest sending campaign,
-        decide due A/B tests, close finished campaigns. Reports progress so Odoo's cron
-        runner calls again (and commits) until the work is done."""
+        """Start due scheduled campaigns, decide due A/B tests, prepare one batch of the
+        oldest sending campaign, or, when there is none to prepare, close finished
+        campaigns. Reports progress so Odoo's cron runner calls again (and commits) until
+        the work is done."""
         now = fields.Datetime.now()
         self.search([("state", "=", "scheduled"), ("scheduled_at", "<=", now)])._start_sending()
         self._ab_decide_due()
