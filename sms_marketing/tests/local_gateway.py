@@ -67,13 +67,14 @@ class LocalGateway:
                 pass
 
             def setup(self):
-                super().setup()
+                result = super().setup()
                 with gateway._lock:
                     gateway.open_connections += 1
+                return result
 
             def finish(self):
                 try:
-                    super().finish()
+                    return super().finish()
                 finally:
                     with gateway._lock:
                         gateway.open_connections -= 1

@@ -908,7 +908,7 @@ class SmppClient(GatewayClient):
                 len(self._reports),
                 len(self._inbound),
             )
-        super().close()
+        return super().close()
 
     @property
     def _at(self):
