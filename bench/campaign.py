@@ -719,12 +719,9 @@ def print_report(results, args):
             f"(every sms.sms and mailing.trace created), then {odoo['sms_queue_runs']} SMS "
             f"queue cron runs back to back: Odoo schedules that cron hourly, 10,000 SMS a run;"
             f" {odoo['sms_queue_failed_runs']} of these runs stopped on an error and left the"
-            f" rest of the queue to the next (a serialization failure on the mailing: every"
-            f" batch Odoo hands over sets the mailing 'sending', and mass_mailing_sms sets it"
-            f" 'done' whenever our dispatcher reports the SMS handed so far sent; Odoo alone"
-            f" reports in the same run, we report from another process); our dispatcher's"
-            f" writer thread spent {odoo['sms_sync_s']:,.1f} s bringing sms.sms and their"
-            f" trackers in line with the sent traces)"
+            f" rest of the queue to the next; our dispatcher's writer thread spent"
+            f" {odoo['sms_sync_s']:,.1f} s bringing sms.sms and their trackers in line with"
+            f" the sent traces)"
         )
     print()
     targets = []

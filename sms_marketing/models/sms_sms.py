@@ -25,9 +25,10 @@ class SmsSms(models.Model):
     transactional messages.
 
     ``_send`` (called by Odoo's queue cron and by "send now" flows) turns each SMS into a
-    transactional trace and marks the SMS *Processing*: it leaves the outgoing queue at once,
-    so Odoo's queue can never send it a second time (the double send of odoo/odoo#285677
-    cannot happen), and our dispatcher sends it with retries and failover. Outcomes and
+    transactional trace and marks the SMS *Processing* (its trackers wait for our reports):
+    it leaves the outgoing queue at once, so Odoo's queue can never send it a second time
+    (the double send of odoo/odoo#285677 cannot happen), and our dispatcher sends it with
+    retries and failover. Outcomes and
     delivery reports come back through :meth:`_sms_marketing_sync`, which updates the SMS and
     Odoo's trackers (chatter notification icons) exactly as Odoo's IAP reports would.
     Transactional SMS ignore marketing consent; Odoo's own blacklist rules still apply
@@ -93,7 +94,12 @@ class SmsSms(models.Model):
             invalid._update_sms_state_and_trackers("error", failure_type="sms_number_format")
         queued = self - invalid
         if queued:
-            queued._update_sms_state_and_trackers("process")
+            # Out of Odoo's queue, trackers untouched: they move when our dispatcher reports
+            # (like IAP's "success" answer). Moved here, in Odoo's queue transaction, they
+            # would write the mailing of mass_mailing_sms ("sending"), which our dispatcher's
+            # reports set "done" meanwhile from another transaction: Odoo's queue run then
+            # stops on a serialization failure and leaves the rest for its next run.
+            queued.write({"state": "process", "failure_type": False})
             Trace.create(vals_list)
 
     @api.model
