@@ -967,12 +967,14 @@ def _array_literal(values):
 def _text_array_literal(values):
     """The text of a PostgreSQL array of strings (``None`` as NULL), quoted and escaped:
     like :func:`_array_literal`, one join instead of an adapted object per element."""
+    if any(value is not None and value.__class__ is not str for value in values):
+        values = [None if value is None else str(value) for value in values]  # numeric ids
     if None not in values:
         joined = "\x00".join(values)  # a separator PostgreSQL text never holds
         if (
             '"' not in joined and "\\" not in joined and joined.count("\x00") == len(values) - 1
         ):  # the usual case, joined in C
-            return '{"' + joined.replace("\x00", '","') + '"}' if values else "{}"
+            return '{"' + joined.replace("\x00", '","') + '"}'
     elif values.count(None) == len(values):
         return "{" + ",".join(["NULL"] * len(values)) + "}"
     return (

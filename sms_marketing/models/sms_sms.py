@@ -25,7 +25,7 @@ class SmsSms(models.Model):
     transactional messages.
 
     ``_send`` (called by Odoo's queue cron and by "send now" flows) turns each SMS into a
-    transactional trace and marks the SMS *Processing* (its trackers wait for our reports):
+    transactional trace and marks the SMS and its chatter notification *Processing*:
     it leaves the outgoing queue at once, so Odoo's queue can never send it a second time
     (the double send of odoo/odoo#285677 cannot happen), and our dispatcher sends it with
     retries and failover. Outcomes and
@@ -94,12 +94,14 @@ class SmsSms(models.Model):
             invalid._update_sms_state_and_trackers("error", failure_type="sms_number_format")
         queued = self - invalid
         if queued:
-            # Out of Odoo's queue, trackers untouched: they move when our dispatcher reports
-            # (like IAP's "success" answer). Moved here, in Odoo's queue transaction, they
-            # would write the mailing of mass_mailing_sms ("sending"), which our dispatcher's
-            # reports set "done" meanwhile from another transaction: Odoo's queue run then
-            # stops on a serialization failure and leaves the rest for its next run.
+            # Out of Odoo's queue; the chatter shows them processing. Only the notifications
+            # move here: the whole tracker update would also write the mailing of
+            # mass_mailing_sms ("sending"), which our dispatcher's reports set "done"
+            # meanwhile from another transaction, and Odoo's queue run would stop on a
+            # serialization failure, leaving the rest of its queue for its next run. The
+            # mailing traces move when our dispatcher reports (like IAP's "success" answer).
             queued.write({"state": "process", "failure_type": False})
+            queued.sms_tracker_id._update_sms_notifications("process")
             Trace.create(vals_list)
 
     @api.model

@@ -160,9 +160,16 @@ class TestDispatchSimulator(SmsMarketingDispatchCommon):
     def test_outcomes_are_stored_exactly_as_the_provider_gave_them(self):
         # Outcome columns go to PostgreSQL as array texts: quotes, backslashes, commas,
         # braces, "NULL" and a NUL byte (which PostgreSQL text cannot hold) must not shift
-        # or merge values between traces.
+        # or merge values between traces, whether a batch has a failure (NULL provider ids)
+        # or not; a provider's numeric id is stored as its text.
         odd_ids = ['a"b', "c\\d", "e,{f}", "NULL"]
-        for accepted in (odd_ids, ["plain-1", "plain-2", "plain-3", "plain-4"]):
+        cases = [
+            (odd_ids, True),
+            (odd_ids, False),
+            (["plain-1", "plain-2", "plain-3", "plain-4"], True),
+            ([12, "x", 7, "y"], False),
+        ]
+        for accepted, with_failure in cases:
             traces = [self.queue(self.partner_cn, f"Hi {i}") for i in range(5)]
             self.env.flush_all()
             claimed = sorted(self.dispatcher._claim(10), key=lambda item: item.id)
@@ -171,19 +178,24 @@ class TestDispatchSimulator(SmsMarketingDispatchCommon):
                 gw.SendResult.ok(item, provider_id=pid)
                 for item, pid in zip(claimed[:4], accepted, strict=True)
             ]
-            results.append(
-                gw.SendResult.error(
-                    claimed[4], gw.PERMANENT, gw.ERR_REJECTED, 'bad "number" \\ here\x00, {x}'
+            if with_failure:
+                results.append(
+                    gw.SendResult.error(
+                        claimed[4], gw.PERMANENT, gw.ERR_REJECTED, 'bad "number" \\ here\x00, {x}'
+                    )
                 )
-            )
+            else:
+                results.append(gw.SendResult.ok(claimed[4], provider_id='last"one'))
             self.dispatcher._write_outcomes([(self.simulator, claimed, results)])
             self.env.invalidate_all()
-            self.assertEqual(
-                [(t.state, t.provider_id) for t in traces],
-                [("sent", pid) for pid in accepted] + [("failed", False)],
-            )
-            self.assertEqual(traces[4].error_message, 'bad "number" \\ here, {x}')
-            self.assertEqual(traces[4].error_code, "rejected")
+            expected = [("sent", str(pid)) for pid in accepted]
+            if with_failure:
+                expected.append(("failed", False))
+                self.assertEqual(traces[4].error_message, 'bad "number" \\ here, {x}')
+                self.assertEqual(traces[4].error_code, "rejected")
+            else:
+                expected.append(("sent", 'last"one'))
+            self.assertEqual([(t.state, t.provider_id) for t in traces], expected)
 
     def test_canceled_trace_is_not_sent(self):
         trace = self.queue(self.partner_cn)

