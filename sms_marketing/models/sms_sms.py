@@ -25,12 +25,12 @@ class SmsSms(models.Model):
     transactional messages.
 
     ``_send`` (called by Odoo's queue cron and by "send now" flows) turns each SMS into a
-    transactional trace and marks the SMS and its chatter notification *Processing*:
-    it leaves the outgoing queue at once, so Odoo's queue can never send it a second time
-    (the double send of odoo/odoo#285677 cannot happen), and our dispatcher sends it with
-    retries and failover. Outcomes and
-    delivery reports come back through :meth:`_sms_marketing_sync`, which updates the SMS and
-    Odoo's trackers (chatter notification icons) exactly as Odoo's IAP reports would.
+    transactional trace and marks the SMS and its chatter notification *Processing*: it
+    leaves the outgoing queue at once, so Odoo's queue can never send it a second time (the
+    double send of odoo/odoo#285677 cannot happen), and our dispatcher sends it with retries
+    and failover. Outcomes and delivery reports come back through
+    :meth:`_sms_marketing_sync`, which updates the SMS and Odoo's trackers (chatter
+    notification icons) exactly as Odoo's IAP reports would.
     Transactional SMS ignore marketing consent; Odoo's own blacklist rules still apply
     upstream where Odoo applies them.
     """

@@ -194,6 +194,16 @@ _ESCAPES = {
 }
 
 
+def _format(literals, names, **constants):
+    """The template (from :func:`_compile`) as a %-format taking one value per placeholder,
+    except those in ``constants``, written in (already escaped)."""
+    parts = [literals[0].replace("%", "%%")]
+    for name, literal in zip(names, literals[1:], strict=True):
+        parts.append(constants[name].replace("%", "%%") if name in constants else "%s")
+        parts.append(literal.replace("%", "%%"))
+    return "".join(parts)
+
+
 def _render(template, values, escape):
     """Fill ``template`` in one pass: filled-in text is never scanned for placeholders."""
     return _PLACEHOLDER.sub(lambda match: escape(values[match.group(1)]), template)
@@ -300,27 +310,17 @@ class HttpClient(GatewayClient):
         literals, names = _compile(self.message_template)
         # the template as a %-format and one getter per placeholder: a message is then one
         # format operation (a batch of 500 is 500 of them, not 500 dicts and joins)
-        self._fill = "%s".join(literal.replace("%", "%%") for literal in literals)
+        self._fill = _format(literals, names)
         self._getters = tuple(self._getter(name) for name in names)
         # The batch path: when no message of a batch has its own sender, the gateway's
         # is written into the format once, and the other placeholders are read by one
         # attrgetter per message (C code, no Python call per message and placeholder).
         self._batch_fill = self._batch_get = None
-        if set(names) <= {"to", "body", "ref", "sender"}:
-            sender = _ESCAPES[self.kind](self.sender).replace("%", "%%")
-            parts = [literals[0].replace("%", "%%")]
-            fields = []
-            for name, literal in zip(names, literals[1:], strict=True):
-                if name == "sender":
-                    parts.append(sender)
-                else:
-                    parts.append("%s")
-                    fields.append(name)
-                parts.append(literal.replace("%", "%%"))
-            if fields:
-                self._batch_fill = "".join(parts)
-                getter = attrgetter(*fields)
-                self._batch_get = getter if len(fields) > 1 else (lambda m: (getter(m),))
+        fields = [name for name in names if name != "sender"]
+        if fields and set(fields) <= {"to", "body", "ref"}:
+            self._batch_fill = _format(literals, names, sender=_ESCAPES[self.kind](self.sender))
+            getter = attrgetter(*fields)
+            self._batch_get = getter if len(fields) > 1 else (lambda m: (getter(m),))
         self.batch_template = get("batch_template") or DEFAULT_BATCH_TEMPLATE
         if self.batch_size > 1:
             self._check_placeholders("batch_template", self.batch_template, ("messages",))
