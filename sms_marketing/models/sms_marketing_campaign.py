@@ -173,6 +173,8 @@ class SmsMarketingCampaign(models.Model):
     )
     launched_at = fields.Datetime(readonly=True, copy=False)
     done_at = fields.Datetime(readonly=True, copy=False)
+    # when the preparation cron last looked for messages still to send (see _close_finished)
+    finish_checked_at = fields.Datetime(string="Last Finish Check", readonly=True, copy=False)
     # preparation progress (see sms_marketing_campaign_prepare.py)
     prepare_phase = fields.Selection(
         [("all", "Everyone"), ("test", "A/B Test Group"), ("rest", "Winner to the Rest")],

@@ -121,9 +121,9 @@ class SmsMarketingCampaign(models.Model):
     @api.model
     def _cron_prepare(self, batch_size=BATCH_SIZE):
         """Start due scheduled campaigns, decide due A/B tests, prepare one batch of the
-        oldest sending campaign, or, when there is none to prepare, close finished
-        campaigns. Reports progress so Odoo's cron runner calls again (and commits) until
-        the work is done."""
+        oldest sending campaign, and close finished campaigns (in a call that prepared a
+        batch, only those not checked in the last minute). Reports progress so Odoo's cron
+        runner calls again (and commits) until the work is done."""
         now = fields.Datetime.now()
         self.search([("state", "=", "scheduled"), ("scheduled_at", "<=", now)])._start_sending()
         self._ab_decide_due()
@@ -135,11 +135,13 @@ class SmsMarketingCampaign(models.Model):
         done = campaign._prepare_batch(batch_size) if campaign else 0
         pending = self.search([("state", "=", "sending"), ("prepare_done", "=", False)])
         remaining = sum(max(c.audience_count - c.prepared_count, 1) for c in pending)
-        if not done:
-            self._close_finished()
-        elif not pending:
-            # not in the call that queued a batch: the batch commits first (its SMS are
-            # waited for), and a campaign whose last batch was just queued is not finished
+        # A call that queued a batch checks only campaigns not checked in the last minute:
+        # the check reads a campaign's traces inside the batch's transaction, so not on
+        # every batch, but a campaign that finished sending does not wait for another
+        # one's preparation to end (minutes for a million contacts) to be done.
+        self._close_finished(due_only=bool(done))
+        if done and not pending:
+            # a campaign whose last batch was just queued is checked again in a minute
             self.env.ref("sms_marketing.ir_cron_sms_marketing_campaign")._trigger(
                 at=fields.Datetime.add(fields.Datetime.now(), minutes=1)
             )
@@ -560,17 +562,26 @@ class SmsMarketingCampaign(models.Model):
         self.env.ref("sms_marketing.ir_cron_sms_marketing_campaign")._trigger()
 
     @api.model
-    def _close_finished(self):
-        """sending → done once everything is prepared and no message waits to be sent."""
-        candidates = self.search(
-            [
-                ("state", "=", "sending"),
-                ("prepare_done", "=", True),
+    def _close_finished(self, due_only=False):
+        """sending → done once everything is prepared and no message waits to be sent.
+
+        :param due_only: check only campaigns not checked in the last minute
+        """
+        now = fields.Datetime.now()
+        domain = [
+            ("state", "=", "sending"),
+            ("prepare_done", "=", True),
+            "|",
+            ("ab_state", "=", False),
+            ("ab_state", "=", "decided"),
+        ]
+        if due_only:
+            domain += [
                 "|",
-                ("ab_state", "=", False),
-                ("ab_state", "=", "decided"),
+                ("finish_checked_at", "=", False),
+                ("finish_checked_at", "<=", fields.Datetime.subtract(now, minutes=1)),
             ]
-        )
+        candidates = self.search(domain)
         if not candidates:
             return
         self.env["sms.marketing.trace"].flush_model()
@@ -583,7 +594,8 @@ class SmsMarketingCampaign(models.Model):
         )
         busy = {row[0] for row in self.env.cr.fetchall()}
         finished = candidates.filtered(lambda c: c.id not in busy)
-        finished.write({"state": "done", "done_at": fields.Datetime.now()})
+        finished.write({"state": "done", "done_at": now, "finish_checked_at": now})
+        (candidates - finished).write({"finish_checked_at": now})
         if busy:
             self.env.ref("sms_marketing.ir_cron_sms_marketing_campaign")._trigger(
                 at=fields.Datetime.add(fields.Datetime.now(), minutes=1)

@@ -356,6 +356,23 @@ class TestCampaignSending(TestCampaignCommon):
             campaign.kpi_delivery_rate, 100.0 * campaign.kpi_delivered / campaign.kpi_sent
         )
 
+    def test_finished_campaign_closes_while_another_one_prepares(self):
+        finished = self.campaign_for(self.partner_cn)
+        self.prepare(finished)
+        self.dispatch()
+        self.assertEqual(finished.state, "sending", "checked before its message was sent")
+        preparing = self.campaign_for(self.make_partners(3))
+        preparing.action_launch()
+        self.env.flush_all()
+        # the preparation's calls look at a finished campaign once a minute, not per batch
+        self.assertEqual(self.Campaign._cron_prepare(batch_size=1), 1)
+        self.assertEqual(finished.state, "sending", "checked less than a minute ago")
+        finished.finish_checked_at = fields.Datetime.subtract(finished.finish_checked_at, minutes=1)
+        self.assertEqual(self.Campaign._cron_prepare(batch_size=1), 1)
+        self.assertEqual(finished.state, "done")
+        self.assertTrue(finished.done_at)
+        self.assertEqual((preparing.state, preparing.prepared_count), ("sending", 2))
+
     def test_optouts_attributed_within_seven_days(self):
         campaign = self.campaign_for(self.partner_cn + self.partner_us)
         traces = self.prepare(campaign)
