@@ -1,3 +1,6 @@
+import threading
+
+from odoo import SUPERUSER_ID, api
 from odoo.tests import HttpCase, tagged
 
 
@@ -151,6 +154,73 @@ class TestCampaignUi(HttpCase):
             "sms_marketing_campaign_results_tour",
             login="campaign_marketer",
         )
+
+    def test_campaign_form_follows_the_sending_live(self):
+        """An open campaign form shows deliveries and clicks as they happen, no reload."""
+        Campaign = self.env["sms.marketing.campaign"]
+        campaign = Campaign.create(
+            {
+                "name": "Live Sale",
+                "body": "Hi {{ first_name }}, live: https://shop.example/live",
+                "segment_ids": [(6, 0, self.segment.ids)],
+            }
+        )
+        campaign.action_launch()
+        while Campaign._cron_prepare():
+            pass
+        self.env.flush_all()
+        # Once the browser has read the form (its first web_read), the crons send and the
+        # simulator delivers; then a phone opens Jane's link. The tour watches the open form.
+        form_read = threading.Event()
+        campaign_class = type(Campaign)
+        web_read = campaign_class.web_read
+
+        def watched_web_read(records, *args, **kwargs):
+            form_read.set()
+            return web_read(records, *args, **kwargs)
+
+        self.patch(campaign_class, "web_read", watched_web_read)
+        errors = []
+
+        def crons():
+            try:
+                if not form_read.wait(60):
+                    return
+                # a request thread's test cursor: waits for the form's read to be answered
+                with self.registry.cursor() as cr:
+                    env = api.Environment(cr, SUPERUSER_ID, {})
+                    env["sms.marketing.dispatcher"]._cron_dispatch(time_budget=10)
+                    cr.execute(
+                        "UPDATE sms_marketing_gateway_event"
+                        " SET due_at = now() at time zone 'utc' - interval '1 second'"
+                    )
+                    env["sms.marketing.dispatcher"]._cron_events()
+                    jane = env["sms.marketing.trace"].search(
+                        [("campaign_id", "=", campaign.id), ("partner_id", "=", self.jane.id)]
+                    )
+                    url = next(word for word in jane.body.split() if "/r/" in word)
+                human = (
+                    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like "
+                    "Gecko) Chrome/124.0.0.0 Mobile Safari/537.36"
+                )
+                self.url_open(url, allow_redirects=False, headers={"User-Agent": human})
+            except Exception as error:  # reported by the test thread below
+                errors.append(error)
+
+        worker = threading.Thread(target=crons)
+        worker.start()
+        try:
+            self.start_tour(
+                f"/odoo/action-sms_marketing.sms_marketing_campaign_action/{campaign.id}",
+                "sms_marketing_campaign_live_tour",
+                login="campaign_marketer",
+            )
+        finally:
+            form_read.set()
+            worker.join()
+        self.assertFalse(errors, errors)
+        campaign.invalidate_recordset()
+        self.assertEqual((campaign.kpi_delivered, campaign.kpi_clicked), (2, 1))
 
     def test_short_link_clicks_count_humans_once_and_never_bots(self):
         campaign = self.env["sms.marketing.campaign"].create(

@@ -260,3 +260,34 @@ registry.category("web_tour.tours").add("sms_marketing_campaign_results_tour", {
         },
     ],
 });
+
+registry.category("web_tour.tours").add("sms_marketing_campaign_live_tour", {
+    steps: () => [
+        {
+            content: "Two messages wait to be sent, none delivered yet",
+            trigger: ".o_field_widget[name=kpi_queued]:contains(2)",
+        },
+        {
+            content: "Nothing delivered when the form opens",
+            trigger: ".oe_stat_button:contains(Delivered) .o_stat_value:contains(0)",
+        },
+        {
+            content: "Nothing clicked when the form opens",
+            trigger: ".oe_stat_button:contains(Clicked) .o_stat_value:contains(0)",
+        },
+        {
+            content: "The open form follows: both delivered, without reloading the page",
+            trigger: ".oe_stat_button:contains(Delivered) .o_stat_value:contains(2)",
+            timeout: 30000,
+        },
+        {
+            content: "The phone's click is counted",
+            trigger: ".oe_stat_button:contains(Clicked) .o_stat_value:contains(1)",
+            timeout: 30000,
+        },
+        {
+            content: "Nothing left to send",
+            trigger: ".o_field_widget[name=kpi_queued]:contains(0)",
+        },
+    ],
+});
