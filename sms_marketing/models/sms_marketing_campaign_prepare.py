@@ -28,7 +28,6 @@ from odoo.tools import SQL
 from ..core import abtest as core_abtest
 from ..core import encoding as core_encoding
 from ..core import sendtime as core_sendtime
-from .res_partner import SMS_CAPABLE_TYPES
 from .sms_marketing_campaign import PARTNER_PLACEHOLDERS, new_link_token, placeholder_maker
 
 _logger = logging.getLogger(__name__)
@@ -258,25 +257,7 @@ class SmsMarketingCampaign(models.Model):
                     SELECT p.id, p.name, p.lang, p.sms_e164, cty.code AS country_code,
                            p.sms_tz, COALESCE(NULLIF(p.mobile, ''), p.phone, '') AS raw_number,
                            %(columns)s,
-                           CASE
-                             WHEN p.company_id IS NOT NULL AND p.company_id <> %(company)s
-                               THEN 'other_company'
-                             WHEN p.sms_e164 IS NULL AND COALESCE(p.mobile, '') = ''
-                                  AND COALESCE(p.phone, '') = ''
-                               THEN 'no_number'
-                             WHEN p.sms_e164 IS NULL OR p.sms_number_type = 'invalid'
-                               THEN 'invalid_number'
-                             WHEN NOT (p.sms_number_type = ANY(%(types)s))
-                               THEN 'not_mobile'
-                             WHEN %(marketing)s AND p.sms_consent_state = 'opted_out'
-                               THEN 'opted_out'
-                             WHEN %(marketing)s AND EXISTS (
-                                    SELECT 1 FROM phone_blacklist bl
-                                     WHERE bl.number = p.sms_e164 AND bl.active)
-                               THEN 'blacklisted'
-                             WHEN %(marketing)s AND %(strict)s
-                                  AND p.sms_consent_state IS DISTINCT FROM 'opted_in'
-                               THEN 'no_consent'
+                           COALESCE(%(partner_reason)s, CASE
                              WHEN %(cap)s > 0 AND (
                                     SELECT count(*) FROM sms_marketing_trace ft
                                      WHERE ft.partner_id = p.id
@@ -286,7 +267,7 @@ class SmsMarketingCampaign(models.Model):
                                        AND COALESCE(ft.sent_at, ft.scheduled_at) >= %(cap_since)s
                                   ) >= %(cap)s
                                THEN 'frequency_cap'
-                           END AS reason
+                           END) AS reason
                       FROM unnest(%(ids)s::int[]) AS batch(id)
                       JOIN res_partner p ON p.id = batch.id
                  LEFT JOIN res_country cty ON cty.id = p.sms_number_country_id
@@ -308,10 +289,9 @@ class SmsMarketingCampaign(models.Model):
                 """,
                 columns=placeholder_columns,
                 out_columns=placeholder_columns,
-                company=company.id,
-                types=SMS_CAPABLE_TYPES,
-                marketing=marketing,
-                strict=company.sms_consent_mode == "opt_in",
+                partner_reason=self.env["res.partner"]._sms_exclusion_reason_sql(
+                    company, marketing, alias="p"
+                ),
                 cap=cap,
                 cap_states=CAP_STATES,
                 cap_since=cap_since,

@@ -4,8 +4,6 @@ from odoo.osv import expression
 from odoo.tools import SQL
 from odoo.tools.safe_eval import safe_eval
 
-from .res_partner import SMS_CAPABLE_TYPES
-
 SAMPLE_SIZE = 20
 
 
@@ -118,23 +116,9 @@ class SmsMarketingSegment(models.Model):
     def _reachable_sql(self, company, alias="res_partner"):
         """SQL condition on partners a marketing SMS of ``company`` can reach now (the
         preparation of a campaign records the reason of everyone else)."""
-        consent = (
-            SQL("%s.sms_consent_state = 'opted_in'", SQL.identifier(alias))
-            if company.sms_consent_mode == "opt_in"
-            else SQL(
-                "COALESCE(%s.sms_consent_state, 'unknown') <> 'opted_out'", SQL.identifier(alias)
-            )
-        )
         return SQL(
-            """%(p)s.sms_e164 IS NOT NULL AND %(p)s.sms_number_type = ANY(%(types)s)
-               AND (%(p)s.company_id IS NULL OR %(p)s.company_id = %(company)s)
-               AND %(consent)s
-               AND NOT EXISTS (SELECT 1 FROM phone_blacklist bl
-                                WHERE bl.number = %(p)s.sms_e164 AND bl.active)""",
-            p=SQL.identifier(alias),
-            types=SMS_CAPABLE_TYPES,
-            company=company.id,
-            consent=consent,
+            "(%s) IS NULL",
+            self.env["res.partner"]._sms_exclusion_reason_sql(company, alias=alias),
         )
 
     @api.depends("domain", "tag_ids", "exclude_tag_ids", "country_ids", "company_id")

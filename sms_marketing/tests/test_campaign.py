@@ -106,6 +106,9 @@ class TestCampaignAudience(TestCampaignCommon):
             + other
         )
         campaign = self.campaign_for(audience)
+        # the reachable count applies the same rules as the preparation (one SQL expression),
+        # not the campaign's own ones: the frequency cap and the duplicate number
+        self.assertEqual(campaign.reachable_count, len(ok + duplicate + capped))
         traces = self.prepare(campaign)
         reasons = {trace.partner_id: trace.exclusion_reason for trace in traces}
         self.assertEqual(len(traces), len(audience), "one trace per contact of the audience")
@@ -150,7 +153,9 @@ class TestCampaignAudience(TestCampaignCommon):
         unknown = self.env["res.partner"].create({"name": "Soft", "mobile": "+8613900000011"})
         opted_out = self.make_partners(1, "Gone")
         opted_out._sms_consent_set("opt_out", "manual", evidence="asked")
-        traces = self.prepare(self.campaign_for(unknown + opted_out))
+        campaign = self.campaign_for(unknown + opted_out)
+        self.assertEqual(campaign.reachable_count, 1)
+        traces = self.prepare(campaign)
         self.assertEqual(traces.filtered(lambda t: t.partner_id == unknown).state, "queued")
         self.assertEqual(
             traces.filtered(lambda t: t.partner_id == opted_out).exclusion_reason, "opted_out"
