@@ -120,7 +120,7 @@ class SmsMarketingCampaign(models.Model):
     @api.model
     def _cron_prepare(self, batch_size=BATCH_SIZE):
         """Start due scheduled campaigns, decide due A/B tests, prepare one batch of the
-        oldest sending campaign, and close finished campaigns (in a call that prepared a
+        oldest sending campaign, and close finished campaigns (in a call that prepares a
         batch, only those not checked in the last minute). Reports progress so Odoo's cron
         runner calls again (and commits) until the work is done."""
         now = fields.Datetime.now()
@@ -131,16 +131,20 @@ class SmsMarketingCampaign(models.Model):
             order="launched_at, id",
             limit=1,
         )
+        if campaign:
+            # A campaign that finished sending does not wait for another one's preparation
+            # to end (minutes for a million contacts) to be done; but the check reads its
+            # traces inside the batch's transaction, so once a minute, not on every batch.
+            # Before the batch: the campaign whose last batch this call queues is not a
+            # candidate yet (it cannot be finished: its messages are not even committed).
+            self._close_finished(due_only=True)
         done = campaign._prepare_batch(batch_size) if campaign else 0
+        if not done:
+            self._close_finished()
         pending = self.search([("state", "=", "sending"), ("prepare_done", "=", False)])
         remaining = sum(max(c.audience_count - c.prepared_count, 1) for c in pending)
-        # A call that queued a batch checks only campaigns not checked in the last minute:
-        # the check reads a campaign's traces inside the batch's transaction, so not on
-        # every batch, but a campaign that finished sending does not wait for another
-        # one's preparation to end (minutes for a million contacts) to be done.
-        self._close_finished(due_only=bool(done))
         if done and not pending:
-            # a campaign whose last batch was just queued is checked again in a minute
+            # a campaign whose last batch was just queued is checked in a minute
             self.env.ref("sms_marketing.ir_cron_sms_marketing_campaign")._trigger(
                 at=fields.Datetime.add(fields.Datetime.now(), minutes=1)
             )
