@@ -363,9 +363,13 @@ class TestCampaignSending(TestCampaignCommon):
 
     def test_finished_campaign_closes_while_another_one_prepares(self):
         finished = self.campaign_for(self.partner_cn)
-        self.prepare(finished)
+        trace = self.prepare(finished)
+        self.assertEqual(finished.state, "sending", "its message is queued")
+        trace.state = "sending"  # claimed by a dispatcher, not yet sent
+        self.Campaign._close_finished()
+        self.assertEqual(finished.state, "sending", "its message is being sent")
+        trace.state = "queued"
         self.dispatch()
-        self.assertEqual(finished.state, "sending", "checked before its message was sent")
         preparing = self.campaign_for(self.make_partners(3))
         preparing.action_launch()
         self.env.flush_all()
