@@ -173,8 +173,6 @@ class SmsMarketingCampaign(models.Model):
     )
     launched_at = fields.Datetime(readonly=True, copy=False)
     done_at = fields.Datetime(readonly=True, copy=False)
-    # when the preparation cron last looked for messages still to send (see _close_finished)
-    finish_checked_at = fields.Datetime(string="Last Finish Check", readonly=True, copy=False)
     # preparation progress (see sms_marketing_campaign_prepare.py)
     prepare_phase = fields.Selection(
         [("all", "Everyone"), ("test", "A/B Test Group"), ("rest", "Winner to the Rest")],
@@ -461,23 +459,29 @@ class SmsMarketingCampaign(models.Model):
             campaign.counter_remaining = info.remaining
             campaign.counter_warning = warning
 
-    @api.depends("segment_ids", "exclude_segment_ids", "company_id")
+    @api.depends("segment_ids", "exclude_segment_ids", "company_id", "message_class", "state")
     def _compute_reachable_count(self):
+        """Contacts the campaign would send to now, for its cost estimate: before launch
+        only (afterwards its results count what happened, and an open form of a sending
+        campaign, read again every few seconds, does not recount its whole audience)."""
         Segment = self.env["sms.marketing.segment"]
-        self.env["res.partner"].flush_model()
+        Partner = self.env["res.partner"]
+        Partner.flush_model()
         self.env["phone.blacklist"].flush_model()
         for campaign in self:
-            if not campaign.segment_ids:
+            if not campaign.segment_ids or campaign.state not in ("draft", "scheduled"):
                 campaign.reachable_count = 0
                 continue
-            query = self.env["res.partner"]._search(
+            query = Partner._search(
                 Segment._combine_domain(campaign.segment_ids, campaign.exclude_segment_ids)
             )
             self.env.cr.execute(
                 SQL(
                     "SELECT count(*) FROM res_partner WHERE id IN %s AND %s",
                     query.subselect(),
-                    Segment._reachable_sql(campaign.company_id),
+                    Partner._sms_reachable_sql(
+                        campaign.company_id, campaign.message_class == "marketing"
+                    ),
                 )
             )
             campaign.reachable_count = self.env.cr.fetchone()[0]

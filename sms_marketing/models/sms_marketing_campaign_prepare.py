@@ -21,6 +21,7 @@ bounded by the batch size.
 import io
 import logging
 import re
+import time
 
 from odoo import api, fields, models
 from odoo.tools import SQL
@@ -38,6 +39,13 @@ FIRST_BATCH_SIZE = 2000
 #: Buckets of the deterministic A/B split (a partner's bucket depends on the campaign).
 AB_BUCKETS = 10000
 #: Outcomes of marketing traces that count for the frequency cap.
+# While campaigns are being prepared, calls that queue a batch also look for campaigns that
+# finished sending, at most every FINISH_CHECK_SECONDS per process and database. The last
+# check is kept here, not on the campaigns: a write on their rows inside the batch's
+# transaction would collide with a user pausing or editing one of them.
+FINISH_CHECK_SECONDS = 60
+_finish_checked = {}  # database name -> time.monotonic() of the last check
+
 CAP_STATES = ["queued", "sending", "held", "sent", "delivered", "undelivered", "unknown"]
 
 #: Positions in the rows of ``_classify``.
@@ -131,13 +139,11 @@ class SmsMarketingCampaign(models.Model):
             order="launched_at, id",
             limit=1,
         )
-        if campaign:
+        if campaign and self._finish_check_due():
             # A campaign that finished sending does not wait for another one's preparation
-            # to end (minutes for a million contacts) to be done; but the check reads its
-            # traces inside the batch's transaction, so once a minute, not on every batch.
-            # Before the batch: the campaign whose last batch this call queues is not a
-            # candidate yet (it cannot be finished: its messages are not even committed).
-            self._close_finished(due_only=True)
+            # to end (minutes for a million contacts) to be done. Before the batch: the
+            # campaign whose last batch this call queues is not a candidate yet.
+            self._close_finished()
         done = campaign._prepare_batch(batch_size) if campaign else 0
         if not done:
             self._close_finished()
@@ -546,26 +552,27 @@ class SmsMarketingCampaign(models.Model):
         self.env.ref("sms_marketing.ir_cron_sms_marketing_campaign")._trigger()
 
     @api.model
-    def _close_finished(self, due_only=False):
-        """sending → done once everything is prepared and no message waits to be sent.
+    def _finish_check_due(self):
+        """Whether this process last looked for finished campaigns in this database more
+        than :data:`FINISH_CHECK_SECONDS` ago; if so, the caller looks now."""
+        now, dbname = time.monotonic(), self.env.cr.dbname
+        if now - _finish_checked.get(dbname, float("-inf")) < FINISH_CHECK_SECONDS:
+            return False
+        _finish_checked[dbname] = now
+        return True
 
-        :param due_only: check only campaigns not checked in the last minute
-        """
-        now = fields.Datetime.now()
-        domain = [
-            ("state", "=", "sending"),
-            ("prepare_done", "=", True),
-            "|",
-            ("ab_state", "=", False),
-            ("ab_state", "=", "decided"),
-        ]
-        if due_only:
-            domain += [
+    @api.model
+    def _close_finished(self):
+        """sending → done once everything is prepared and no message waits to be sent."""
+        candidates = self.search(
+            [
+                ("state", "=", "sending"),
+                ("prepare_done", "=", True),
                 "|",
-                ("finish_checked_at", "=", False),
-                ("finish_checked_at", "<=", fields.Datetime.subtract(now, minutes=1)),
+                ("ab_state", "=", False),
+                ("ab_state", "=", "decided"),
             ]
-        candidates = self.search(domain)
+        )
         if not candidates:
             return
         self.env["sms.marketing.trace"].flush_model()
@@ -585,8 +592,7 @@ class SmsMarketingCampaign(models.Model):
         )
         busy = {row[0] for row in self.env.cr.fetchall()}
         finished = candidates.filtered(lambda c: c.id not in busy)
-        finished.write({"state": "done", "done_at": now, "finish_checked_at": now})
-        (candidates - finished).write({"finish_checked_at": now})
+        finished.write({"state": "done", "done_at": fields.Datetime.now()})
         if busy:
             self.env.ref("sms_marketing.ir_cron_sms_marketing_campaign")._trigger(
                 at=fields.Datetime.add(fields.Datetime.now(), minutes=1)

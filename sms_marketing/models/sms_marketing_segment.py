@@ -112,15 +112,6 @@ class SmsMarketingSegment(models.Model):
             domain = expression.AND([domain, [("id", "not in", excluded)]])
         return domain
 
-    @api.model
-    def _reachable_sql(self, company, alias="res_partner"):
-        """SQL condition on partners a marketing SMS of ``company`` can reach now (the
-        preparation of a campaign records the reason of everyone else)."""
-        return SQL(
-            "(%s) IS NULL",
-            self.env["res.partner"]._sms_exclusion_reason_sql(company, alias=alias),
-        )
-
     @api.depends("domain", "tag_ids", "exclude_tag_ids", "country_ids", "company_id")
     def _compute_counts(self):
         Partner = self.env["res.partner"]
@@ -136,7 +127,7 @@ class SmsMarketingSegment(models.Model):
                 SQL(
                     """SELECT count(*), count(*) FILTER (WHERE %s)
                          FROM res_partner WHERE id IN %s""",
-                    self._reachable_sql(segment.company_id),
+                    Partner._sms_reachable_sql(segment.company_id),
                     query.subselect(),
                 )
             )

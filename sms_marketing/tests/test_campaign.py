@@ -1,3 +1,4 @@
+import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -7,6 +8,7 @@ from odoo.tests import tagged
 
 from ..core import sendtime
 from ..core.gateways import base as gateway_base
+from ..models import sms_marketing_campaign_prepare as prepare_module
 from .common import SmsMarketingDispatchCommon
 
 
@@ -373,10 +375,12 @@ class TestCampaignSending(TestCampaignCommon):
         preparing = self.campaign_for(self.make_partners(3))
         preparing.action_launch()
         self.env.flush_all()
-        # the preparation's calls look at a finished campaign once a minute, not per batch
+        # the preparation's calls look for finished campaigns once a minute, not per batch
+        dbname = self.env.cr.dbname
+        self.patch(prepare_module, "_finish_checked", {dbname: time.monotonic()})
         self.assertEqual(self.Campaign._cron_prepare(batch_size=1), 1)
-        self.assertEqual(finished.state, "sending", "checked less than a minute ago")
-        finished.finish_checked_at = fields.Datetime.subtract(finished.finish_checked_at, minutes=1)
+        self.assertEqual(finished.state, "sending", "looked less than a minute ago")
+        prepare_module._finish_checked[dbname] -= prepare_module.FINISH_CHECK_SECONDS
         self.assertEqual(self.Campaign._cron_prepare(batch_size=1), 1)
         self.assertEqual(finished.state, "done")
         self.assertTrue(finished.done_at)

@@ -1,3 +1,4 @@
+import functools
 import threading
 
 from odoo import SUPERUSER_ID, api
@@ -158,6 +159,8 @@ class TestCampaignUi(HttpCase):
     def test_campaign_form_follows_the_sending_live(self):
         """An open campaign form shows deliveries and clicks as they happen, no reload."""
         Campaign = self.env["sms.marketing.campaign"]
+        # the crons below work for this campaign only (no demo campaign holds them up)
+        Campaign.search([("state", "in", ("scheduled", "sending", "paused"))]).action_cancel()
         campaign = Campaign.create(
             {
                 "name": "Live Sale",
@@ -169,12 +172,17 @@ class TestCampaignUi(HttpCase):
         while Campaign._cron_prepare():
             pass
         self.env.flush_all()
+        # What the form shows when it opens: the crons below wait for its first read.
+        self.assertEqual(
+            (campaign.kpi_queued, campaign.kpi_delivered, campaign.kpi_clicked), (2, 0, 0)
+        )
         # Once the browser has read the form (its first web_read), the crons send and the
         # simulator delivers; then a phone opens Jane's link. The tour watches the open form.
         form_read = threading.Event()
         campaign_class = type(Campaign)
         web_read = campaign_class.web_read
 
+        @functools.wraps(web_read)
         def watched_web_read(records, *args, **kwargs):
             form_read.set()
             return web_read(records, *args, **kwargs)
@@ -214,6 +222,7 @@ class TestCampaignUi(HttpCase):
                 f"/odoo/action-sms_marketing.sms_marketing_campaign_action/{campaign.id}",
                 "sms_marketing_campaign_live_tour",
                 login="campaign_marketer",
+                timeout=120,
             )
         finally:
             form_read.set()
