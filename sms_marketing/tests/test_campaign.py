@@ -166,6 +166,7 @@ class TestCampaignAudience(TestCampaignCommon):
     def test_transactional_campaign_skips_consent(self):
         no_consent = self.env["res.partner"].create({"name": "Client", "mobile": "+8613900000012"})
         campaign = self.campaign_for(no_consent, message_class="transactional")
+        self.assertEqual(campaign.reachable_count, 1, "counted by the rules of its class")
         traces = self.prepare(campaign.with_user(self.user_manager))
         self.assertEqual(traces.state, "queued")
         self.assertNotIn("TD", traces.body, "no opt-out footer on transactional messages")
