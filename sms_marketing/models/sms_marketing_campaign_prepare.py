@@ -139,21 +139,27 @@ class SmsMarketingCampaign(models.Model):
             order="launched_at, id",
             limit=1,
         )
-        if campaign and self._finish_check_due():
+        if campaign and campaign.prepare_cursor and self._finish_check_due():
             # A campaign that finished sending does not wait for another one's preparation
             # to end (minutes for a million contacts) to be done. Before the batch: the
-            # campaign whose last batch this call queues is not a candidate yet.
+            # campaign whose last batch this call queues is not a candidate yet. Never
+            # before a campaign's first batch, whose SMS should leave at once.
             self._close_finished()
         done = campaign._prepare_batch(batch_size) if campaign else 0
         if not done:
             self._close_finished()
         pending = self.search([("state", "=", "sending"), ("prepare_done", "=", False)])
         remaining = sum(max(c.audience_count - c.prepared_count, 1) for c in pending)
+        cron = self.env.ref("sms_marketing.ir_cron_sms_marketing_campaign")
         if done and not pending:
             # a campaign whose last batch was just queued is checked in a minute
-            self.env.ref("sms_marketing.ir_cron_sms_marketing_campaign")._trigger(
-                at=fields.Datetime.add(fields.Datetime.now(), minutes=1)
-            )
+            cron._trigger(at=fields.Datetime.add(fields.Datetime.now(), minutes=1))
+        elif campaign and not done and pending:
+            # This call only found the end of a campaign's audience (its size a multiple of
+            # the batch size) and finished its preparation. Odoo's runner stops after a call
+            # that reports nothing done: the campaigns still waiting are due now, not at the
+            # cron's next interval.
+            cron._trigger()
         self.env["ir.cron"]._notify_progress(done=done, remaining=remaining if done else 0)
         return done
 

@@ -376,16 +376,37 @@ class TestCampaignSending(TestCampaignCommon):
         preparing = self.campaign_for(self.make_partners(3))
         preparing.action_launch()
         self.env.flush_all()
-        # the preparation's calls look for finished campaigns once a minute, not per batch
         dbname = self.env.cr.dbname
-        self.patch(prepare_module, "_finish_checked", {dbname: time.monotonic()})
+        self.patch(prepare_module, "_finish_checked", {})
+        self.assertEqual(self.Campaign._cron_prepare(batch_size=1), 1)
+        self.assertEqual(finished.state, "sending", "not before a campaign's first batch")
+        # then the preparation's calls look for finished campaigns once a minute
+        prepare_module._finish_checked[dbname] = time.monotonic()
         self.assertEqual(self.Campaign._cron_prepare(batch_size=1), 1)
         self.assertEqual(finished.state, "sending", "looked less than a minute ago")
         prepare_module._finish_checked[dbname] -= prepare_module.FINISH_CHECK_SECONDS
         self.assertEqual(self.Campaign._cron_prepare(batch_size=1), 1)
         self.assertEqual(finished.state, "done")
         self.assertTrue(finished.done_at)
-        self.assertEqual((preparing.state, preparing.prepared_count), ("sending", 2))
+        self.assertEqual((preparing.state, preparing.prepared_count), ("sending", 3))
+
+    def test_the_end_of_an_audience_does_not_hold_up_the_next_campaign(self):
+        first = self.campaign_for(self.make_partners(2, "First"))
+        first.action_launch()
+        second = self.campaign_for(self.make_partners(1, "Second"))
+        second.action_launch()
+        cron = self.env.ref("sms_marketing.ir_cron_sms_marketing_campaign")
+        Trigger = self.env["ir.cron.trigger"].sudo()
+        self.assertEqual(self.Campaign._cron_prepare(batch_size=2), 2)
+        Trigger.search([("cron_id", "=", cron.id)]).unlink()
+        # the first audience is a multiple of the batch size: the next call finds its end,
+        # prepares nothing, and Odoo's runner would stop there
+        self.assertEqual(self.Campaign._cron_prepare(batch_size=2), 0)
+        self.assertTrue(first.prepare_done)
+        self.assertFalse(second.prepare_done)
+        due = Trigger.search([("cron_id", "=", cron.id)])
+        self.assertTrue(due, "the campaigns still waiting are due at once")
+        self.assertLessEqual(min(due.mapped("call_at")), fields.Datetime.now())
 
     def test_optouts_attributed_within_seven_days(self):
         campaign = self.campaign_for(self.partner_cn + self.partner_us)
