@@ -39,14 +39,14 @@ FIRST_BATCH_SIZE = 2000
 #: Buckets of the deterministic A/B split (a partner's bucket depends on the campaign).
 AB_BUCKETS = 10000
 #: Outcomes of marketing traces that count for the frequency cap.
+CAP_STATES = ["queued", "sending", "held", "sent", "delivered", "undelivered", "unknown"]
+
 # While campaigns are being prepared, calls that queue a batch also look for campaigns that
 # finished sending, at most every FINISH_CHECK_SECONDS per process and database. The last
 # check is kept here, not on the campaigns: a write on their rows inside the batch's
 # transaction would collide with a user pausing or editing one of them.
 FINISH_CHECK_SECONDS = 60
 _finish_checked = {}  # database name -> time.monotonic() of the last check
-
-CAP_STATES = ["queued", "sending", "held", "sent", "delivered", "undelivered", "unknown"]
 
 #: Positions in the rows of ``_classify``.
 ROW_ID, ROW_NAME, ROW_LANG, ROW_E164, ROW_COUNTRY, ROW_TZ, ROW_RAW_NUMBER = range(7)
@@ -128,9 +128,10 @@ class SmsMarketingCampaign(models.Model):
     @api.model
     def _cron_prepare(self, batch_size=BATCH_SIZE):
         """Start due scheduled campaigns, decide due A/B tests, prepare one batch of the
-        oldest sending campaign, and close finished campaigns (in a call that prepares a
-        batch, only those not checked in the last minute). Reports progress so Odoo's cron
-        runner calls again (and commits) until the work is done."""
+        oldest sending campaign, and close finished campaigns (when a batch is prepared, at
+        most every :data:`FINISH_CHECK_SECONDS`, and never before a campaign's first batch).
+        Reports progress so Odoo's cron runner calls again (and commits) until the work is
+        done."""
         now = fields.Datetime.now()
         self.search([("state", "=", "scheduled"), ("scheduled_at", "<=", now)])._start_sending()
         self._ab_decide_due()

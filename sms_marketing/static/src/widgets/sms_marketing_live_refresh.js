@@ -119,4 +119,10 @@ export class SmsMarketingLiveRefresh extends Component {
 
 registry.category("view_widgets").add("sms_marketing_live_refresh", {
     component: SmsMarketingLiveRefresh,
+    // what refreshInterval reads, loaded whether or not the view shows it
+    fieldDependencies: [
+        { name: "state", type: "selection" },
+        { name: "scheduled_at", type: "datetime" },
+        { name: "done_at", type: "datetime" },
+    ],
 });
