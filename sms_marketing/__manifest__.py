@@ -22,6 +22,7 @@
         "views/sms_marketing_gateway_views.xml",
         "views/sms_marketing_trace_views.xml",
         "views/sms_marketing_inbound_views.xml",
+        "views/sms_marketing_event_views.xml",
         "views/sms_marketing_segment_views.xml",
         "views/sms_marketing_campaign_views.xml",
         "wizards/sms_marketing_campaign_test_views.xml",

@@ -55,12 +55,13 @@ class SmsMarketingLink(http.Controller):
             country_code=request.geoip.country_code,
             sms_marketing_trace_id=trace.id,
         )
-        # first click only, in one statement (two clicks at once record one first click)
+        # first and last click in one statement (two clicks at once record one first
+        # click); the last click is what order attribution reads
         env.cr.execute(
             SQL(
-                "UPDATE sms_marketing_trace SET clicked_at = %s"
-                " WHERE id = %s AND clicked_at IS NULL",
-                fields.Datetime.now(),
-                trace.id,
+                "UPDATE sms_marketing_trace SET clicked_at = COALESCE(clicked_at, %(now)s),"
+                " last_clicked_at = %(now)s WHERE id = %(id)s",
+                now=fields.Datetime.now(),
+                id=trace.id,
             )
         )

@@ -8,6 +8,7 @@ from . import (
     sms_marketing_consent,
     sms_marketing_demo,
     sms_marketing_dispatcher,
+    sms_marketing_event,
     sms_marketing_gateway,
     sms_marketing_gateway_event,
     sms_marketing_inbound,

@@ -93,6 +93,25 @@ class ResCompany(models.Model):
         help="Country used to read phone numbers written without an international prefix, "
         "for contacts that have no country of their own.",
     )
+    sms_attribution_click_days = fields.Integer(
+        string="Click Window (days)",
+        default=7,
+        help="An order counts as a conversion of the last SMS its customer clicked within "
+        "this many days before it.",
+    )
+    sms_attribution_view_days = fields.Integer(
+        string="View-through Window (days)",
+        default=1,
+        help="Without a click, an order counts as a conversion of the last marketing SMS "
+        "delivered to its customer within this many days before it. 0 turns view-through "
+        "attribution off.",
+    )
+    sms_event_payload_days = fields.Integer(
+        string="Keep Event Details (days)",
+        default=730,
+        help="Order lines and other details of customer events older than this are "
+        "deleted; amounts, dates and attribution are kept for reports. 0 keeps them forever.",
+    )
     sms_locale_ids = fields.One2many(
         "sms.marketing.locale",
         "company_id",
@@ -120,6 +139,18 @@ class ResCompany(models.Model):
             if company.sms_frequency_cap_days < 1:
                 raise ValidationError(
                     self.env._("The frequency cap window must be at least one day.")
+                )
+
+    @api.constrains(
+        "sms_attribution_click_days", "sms_attribution_view_days", "sms_event_payload_days"
+    )
+    def _check_sms_attribution(self):
+        for company in self:
+            if company.sms_attribution_click_days < 1:
+                raise ValidationError(self.env._("The click window must be at least one day."))
+            if company.sms_attribution_view_days < 0 or company.sms_event_payload_days < 0:
+                raise ValidationError(
+                    self.env._("Attribution and retention periods cannot be negative.")
                 )
 
     @api.model_create_multi

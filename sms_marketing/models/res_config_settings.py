@@ -19,3 +19,12 @@ class ResConfigSettings(models.TransientModel):
     sms_default_country_id = fields.Many2one(
         related="company_id.sms_default_country_id", readonly=False
     )
+    sms_attribution_click_days = fields.Integer(
+        related="company_id.sms_attribution_click_days", readonly=False
+    )
+    sms_attribution_view_days = fields.Integer(
+        related="company_id.sms_attribution_view_days", readonly=False
+    )
+    sms_event_payload_days = fields.Integer(
+        related="company_id.sms_event_payload_days", readonly=False
+    )

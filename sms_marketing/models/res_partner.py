@@ -88,6 +88,15 @@ class ResPartner(models.Model):
     sms_birthday = fields.Date(string="Birthday")
     sms_trace_count = fields.Integer(compute="_compute_sms_counts", string="SMS Sent")
     sms_inbound_count = fields.Integer(compute="_compute_sms_counts", string="SMS Replies")
+    sms_event_ids = fields.One2many("sms.marketing.event", "partner_id", string="Customer Events")
+    sms_event_count = fields.Integer(compute="_compute_sms_counts", string="Events")
+
+    def init(self):
+        # customer events match their contact by email when number and customer id fail
+        self.env.cr.execute(
+            "CREATE INDEX IF NOT EXISTS res_partner_sms_email_normalized_idx"
+            " ON res_partner (email_normalized) WHERE email_normalized IS NOT NULL"
+        )
 
     @api.model
     def _tz_get_sms(self):
@@ -130,7 +139,7 @@ class ResPartner(models.Model):
     def _compute_sms_counts(self):
         ids = [pid for pid in self._ids if isinstance(pid, int)]
         counts = {}
-        for model in ("sms.marketing.trace", "sms.marketing.inbound"):
+        for model in ("sms.marketing.trace", "sms.marketing.inbound", "sms.marketing.event"):
             counts[model] = (
                 dict(
                     self.env[model]._read_group(
@@ -143,6 +152,7 @@ class ResPartner(models.Model):
         for partner in self:
             partner.sms_trace_count = counts["sms.marketing.trace"].get(partner._origin, 0)
             partner.sms_inbound_count = counts["sms.marketing.inbound"].get(partner._origin, 0)
+            partner.sms_event_count = counts["sms.marketing.event"].get(partner._origin, 0)
 
     def _sms_action_view(self, xmlid):
         self.ensure_one()
@@ -155,6 +165,9 @@ class ResPartner(models.Model):
 
     def action_view_sms_inbound(self):
         return self._sms_action_view("sms_marketing.sms_marketing_inbound_action")
+
+    def action_view_sms_events(self):
+        return self._sms_action_view("sms_marketing.sms_marketing_event_action")
 
     @api.depends("sms_consent_ids")
     def _compute_sms_consent(self):

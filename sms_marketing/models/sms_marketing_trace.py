@@ -132,6 +132,22 @@ class SmsMarketingTrace(models.Model):
         help="Random token of this recipient's short links.",
     )
     clicked_at = fields.Datetime(string="First Click", readonly=True)
+    last_clicked_at = fields.Datetime(string="Last Click", readonly=True)
+    converted_at = fields.Datetime(
+        string="Converted On",
+        readonly=True,
+        help="Date of the first order credited to this SMS (see the company's attribution "
+        "windows).",
+    )
+    revenue = fields.Float(
+        digits=(16, 2),
+        readonly=True,
+        help="Net revenue of the orders credited to this SMS, in company currency "
+        "(refunds deducted).",
+    )
+    event_ids = fields.One2many(
+        "sms.marketing.event", "trace_id", string="Credited Events", readonly=True
+    )
     click_ids = fields.One2many("link.tracker.click", "sms_marketing_trace_id", readonly=True)
 
     def init(self):

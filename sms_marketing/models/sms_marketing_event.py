@@ -1,0 +1,811 @@
+import json
+import logging
+from collections import defaultdict
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import SQL, email_normalize
+
+from ..core import events as core_events
+from ..core import phone as core_phone
+
+_logger = logging.getLogger(__name__)
+
+EVENT_TYPES = [
+    ("signup", "Signup"),
+    ("order", "Order"),
+    ("order_paid", "Order Paid"),
+    ("refund", "Refund"),
+    ("cart", "Cart"),
+    ("cart_abandoned", "Abandoned Cart"),
+    ("product_view", "Product View"),
+    ("custom", "Custom"),
+]
+
+EVENT_SOURCES = [
+    ("odoo_sale", "Odoo Sales"),
+    ("website", "Website"),
+    ("api", "API"),
+    ("import", "Import"),
+    ("shopify", "Shopify"),
+    ("woocommerce", "WooCommerce"),
+]
+
+ATTRIBUTIONS = [
+    ("last_click", "Last Click"),
+    ("last_view", "Last Delivered (View-through)"),
+]
+
+#: Ledger source of a consent carried by an event, per event source.
+CONSENT_SOURCE = {
+    "odoo_sale": "order",
+    "website": "form",
+    "api": "api",
+    "import": "import",
+    "shopify": "order",
+    "woocommerce": "order",
+}
+
+#: Columns written by ``_ingest`` (one ``unnest`` array each).
+INSERT_COLUMNS = {
+    "company_id": "int",
+    "partner_id": "int",
+    "type": "varchar",
+    "name": "varchar",
+    "occurred_at": "timestamp",
+    "amount": "numeric",
+    "currency_id": "int",
+    "amount_company": "numeric",
+    "revenue": "numeric",
+    "source": "varchar",
+    "external_id": "varchar",
+    "refers_to": "varchar",
+    "product_ref": "varchar",
+    "recovery_url": "varchar",
+    "utm_campaign": "varchar",
+    "payload": "jsonb",
+}
+
+
+class SmsMarketingEvent(models.Model):
+    """What a customer did: signed up, ordered, paid, was refunded, left a cart, viewed a
+    product, or a custom event named by the integrator.
+
+    Events come from the integrator API, the shop webhooks and Odoo's own sales, always
+    through :meth:`_ingest`, which guarantees:
+
+    * idempotency: ``(company, source, external_id)`` is unique, so an event sent twice,
+      or twice at once by two workers, is one row and gets the same answer;
+    * partners matched by the shop's customer id, then E.164 number, then email; an
+      unknown customer becomes a contact without consent (an order is not consent), unless
+      the event carries an explicit consent with its evidence, written to the ledger;
+    * attribution in set-based SQL: an order is credited to the last SMS the partner
+      clicked within the company's click window, else to the last one delivered within its
+      view window; a refund takes back the revenue of the order it refers to, whichever
+      arrives first. The trace carries ``converted_at`` and the net ``revenue``.
+
+    Events are append-only for users (no edit, no deletion); the payload retention of the
+    company empties old payloads (order lines), never amounts.
+    """
+
+    _name = "sms.marketing.event"
+    _description = "Customer Event"
+    _order = "occurred_at desc, id desc"
+    _rec_name = "type"
+    # written by the thousand per request by _ingest; who sent them is the API user, kept
+    # in create_uid; nothing is ever written again by users
+    _log_access = False
+
+    company_id = fields.Many2one("res.company", required=True, readonly=True, index=True)
+    partner_id = fields.Many2one(
+        "res.partner", string="Contact", readonly=True, index=True, ondelete="cascade"
+    )
+    type = fields.Selection(EVENT_TYPES, required=True, readonly=True)
+    name = fields.Char(string="Custom Name", readonly=True)
+    occurred_at = fields.Datetime(required=True, readonly=True)
+    create_date = fields.Datetime(string="Received On", readonly=True)
+    create_uid = fields.Many2one("res.users", string="Received From", readonly=True)
+    amount = fields.Monetary(currency_field="currency_id", readonly=True)
+    currency_id = fields.Many2one("res.currency", readonly=True)
+    amount_company = fields.Monetary(
+        string="Amount (Company Currency)",
+        currency_field="company_currency_id",
+        readonly=True,
+        help="The amount converted at the rate of its date, for reports.",
+    )
+    revenue = fields.Monetary(
+        currency_field="company_currency_id",
+        readonly=True,
+        help="What the event adds to revenue in company currency: the amount of an order, "
+        "minus the amount of a refund, nothing for other events.",
+    )
+    company_currency_id = fields.Many2one(
+        related="company_id.currency_id", string="Company Currency"
+    )
+    source = fields.Selection(EVENT_SOURCES, required=True, readonly=True)
+    external_id = fields.Char(
+        string="External ID", required=True, readonly=True, help="The sender's id of the event."
+    )
+    refers_to = fields.Char(
+        readonly=True, help="External ID of the order a refund or payment refers to."
+    )
+    refers_event_id = fields.Many2one(
+        "sms.marketing.event", string="Order", readonly=True, index="btree_not_null"
+    )
+    product_ref = fields.Char(string="Product", readonly=True)
+    recovery_url = fields.Char(string="Cart Recovery Link", readonly=True)
+    utm_campaign = fields.Char(string="UTM Campaign", readonly=True)
+    payload = fields.Json(readonly=True)
+    trace_id = fields.Many2one(
+        "sms.marketing.trace",
+        string="Attributed SMS",
+        readonly=True,
+        index="btree_not_null",
+        ondelete="set null",
+    )
+    campaign_id = fields.Many2one(related="trace_id.campaign_id", string="Attributed Campaign")
+    attribution = fields.Selection(ATTRIBUTIONS, readonly=True)
+
+    _sql_constraints = [
+        (
+            "external_id_unique",
+            "UNIQUE(company_id, source, external_id)",
+            "An event with this external ID was already received from this source.",
+        ),
+    ]
+
+    def init(self):
+        # refunds find their order, orders the refunds that came first
+        self.env.cr.execute(
+            """
+            CREATE INDEX IF NOT EXISTS sms_marketing_event_refers_idx
+                ON sms_marketing_event (company_id, source, refers_to)
+             WHERE refers_to IS NOT NULL;
+            CREATE INDEX IF NOT EXISTS sms_marketing_event_partner_type_idx
+                ON sms_marketing_event (partner_id, type, occurred_at);
+            """
+        )
+
+    # ------------------------------------------------------------------------------------
+    # Append-only
+    # ------------------------------------------------------------------------------------
+
+    @api.model_create_multi
+    def create(self, vals_list):  # pylint: disable=method-required-super
+        self.check_access("create")
+        raise UserError(
+            self.env._(
+                "Customer events are received from the integrator API, the shop webhooks "
+                "and Odoo's sales; they cannot be created by hand."
+            )
+        )
+
+    def write(self, vals):
+        if not vals:
+            return super().write(vals)
+        self.check_access("write")
+        raise UserError(self.env._("Customer events cannot be changed."))
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_events(self):
+        if not self.env.su:
+            raise UserError(self.env._("Customer events cannot be deleted."))
+
+    # ------------------------------------------------------------------------------------
+    # Ingestion
+    # ------------------------------------------------------------------------------------
+
+    def _error_message(self, code, field):
+        """The translated message of a core ``EventError`` code."""
+        messages = {
+            "invalid_type": self.env._("%s has the wrong type.", field),
+            "missing_field": self.env._("%s is required.", field),
+            "too_long": self.env._("%s is too long.", field),
+            "invalid_event_type": self.env._(
+                "Unknown event type; use one of: %s.", ", ".join(core_events.EVENT_TYPES)
+            ),
+            "invalid_date": self.env._("%s is not an ISO 8601 date.", field),
+            "date_out_of_range": self.env._(
+                "%s is in the future or more than ten years ago.", field
+            ),
+            "invalid_amount": self.env._("%s must be a positive number.", field),
+            "invalid_currency": self.env._("%s must be an ISO 4217 code such as CNY.", field),
+            "unknown_currency": self.env._("Unknown currency %s.", field),
+            "invalid_name": self.env._(
+                "A custom event name uses letters, digits and _ . : - only."
+            ),
+            "invalid_reference": self.env._("A refund cannot refer to itself."),
+            "invalid_url": self.env._("%s must be an http(s) link.", field),
+            "missing_customer": self.env._(
+                "The customer needs an external_id, a phone number or an email."
+            ),
+            "invalid_email": self.env._("%s is not an email address.", field),
+            "invalid_country": self.env._("%s must be an ISO country code such as CN.", field),
+            "invalid_lang": self.env._("%s must be a language code such as zh_CN.", field),
+            "invalid_consent": self.env._("The consent action must be opt_in, opt_out or request."),
+            "consent_evidence_required": self.env._(
+                "An opt-in needs its evidence (the consent text shown, the form, the IP...)."
+            ),
+            "too_many_lines": self.env._(
+                "An event has at most %s order lines.", core_events.MAX_LINES
+            ),
+            "payload_too_large": self.env._(
+                "The event's lines and data exceed %s KB.", core_events.MAX_PAYLOAD_BYTES // 1024
+            ),
+            "invalid_phone": self.env._("%s is not a valid phone number.", field),
+            "unknown_order": self.env._(
+                "Give the customer, or send the order this event refers to first."
+            ),
+        }
+        return messages.get(code) or self.env._("Invalid event (%s).", code)
+
+    @api.model
+    def _ingest(self, raw_events, source, company=None, now=None, trusted=False):
+        """Record customer events, idempotently, and attribute their revenue.
+
+        :param list raw_events: event dicts as documented in ``core/events.py`` (the API
+            format); anything else is answered as rejected
+        :param str source: a key of ``EVENT_SOURCES``; with the company, the namespace of
+            the events' external ids
+        :param company: ``res.company`` the events belong to (default: the environment's)
+        :param bool trusted: read ``customer.partner_id`` (Odoo's own sales, which know
+            the contact; never the API)
+        :return: one dict per input event, in order: ``{"index", "status"}`` with status
+            ``created`` or ``duplicate`` (and ``id``, the event's id) or ``rejected`` (and
+            ``code``, ``field``, ``message``). A duplicate answers the id of the first one.
+        """
+        self.check_access("create")
+        company = company or self.env.company
+        now = now or fields.Datetime.now()
+        results = [None] * len(raw_events)
+        parsed = {}  # index -> ParsedEvent
+        for index, raw in enumerate(raw_events):
+            try:
+                parsed[index] = core_events.parse_event(raw, now=now, allow_partner_id=trusted)
+            except core_events.EventError as exc:
+                results[index] = self._rejected(index, exc.code, exc.field)
+        # unknown currencies
+        codes = {event.currency for event in parsed.values() if event.currency}
+        currencies = {}
+        if codes:
+            for currency in (
+                self.env["res.currency"]
+                .with_context(active_test=False)
+                .sudo()
+                .search([("name", "in", list(codes))])
+            ):
+                currencies[currency.name] = currency
+        for index, event in list(parsed.items()):
+            if event.currency and event.currency not in currencies:
+                results[index] = self._rejected(index, "unknown_currency", event.currency)
+                del parsed[index]
+        # the same external id twice in one request: the first counts, the others answer
+        # like it (duplicates)
+        first_of = {}
+        repeats = {}
+        for index in sorted(parsed):
+            key = parsed[index].external_id
+            if key in first_of:
+                repeats[index] = first_of[key]
+                del parsed[index]
+            else:
+                first_of[key] = index
+        # already received (a retry): answered without touching anything
+        existing = self._existing_ids(company, source, [e.external_id for e in parsed.values()])
+        for index, event in list(parsed.items()):
+            if event.external_id in existing:
+                results[index] = {
+                    "index": index,
+                    "status": "duplicate",
+                    "id": existing[event.external_id],
+                }
+                del parsed[index]
+        if parsed:
+            partners = self._match_partners(company, source, parsed, results)
+            for index in list(parsed):
+                if results[index]:  # rejected while matching (invalid phone...)
+                    del parsed[index]
+            created = self._insert(company, source, parsed, partners, currencies, now)
+            for index, event in parsed.items():
+                event_id, is_new = created[event.external_id]
+                results[index] = {
+                    "index": index,
+                    "status": "created" if is_new else "duplicate",
+                    "id": event_id,
+                }
+            new_ids = [event_id for event_id, is_new in created.values() if is_new]
+            if new_ids:
+                self._attribute(new_ids)
+        for index, first in repeats.items():
+            result = dict(results[first])
+            if result["status"] == "created":
+                result["status"] = "duplicate"
+            result["index"] = index
+            results[index] = result
+        return results
+
+    def _rejected(self, index, code, field):
+        return {
+            "index": index,
+            "status": "rejected",
+            "code": code,
+            "field": field,
+            "message": self._error_message(code, field),
+        }
+
+    def _existing_ids(self, company, source, external_ids):
+        if not external_ids:
+            return {}
+        self.env.cr.execute(
+            SQL(
+                "SELECT external_id, id FROM sms_marketing_event"
+                " WHERE company_id = %s AND source = %s AND external_id = ANY(%s)",
+                company.id,
+                source,
+                external_ids,
+            )
+        )
+        return dict(self.env.cr.fetchall())
+
+    def _match_partners(self, company, source, parsed, results):
+        """Partner id per event index: by the sender's customer id, then E.164 number, then
+        email, among the company's contacts and shared ones; unknown customers are created
+        (without consent). Consent carried by events goes to the ledger. Invalid phone
+        numbers reject their event (set in ``results``)."""
+        default_region = company.sms_default_country_id.code
+        phones, emails, refs = {}, {}, {}
+        found = {}
+        orphans = {}  # refunds and payments without a customer: their order's
+        for index, event in parsed.items():
+            customer = event.customer
+            if customer.partner_id:
+                found[index] = customer.partner_id
+                continue
+            if customer.is_empty:
+                orphans[index] = event.refers_to
+                continue
+            if customer.phone:
+                info = core_phone.normalize(customer.phone, customer.country or default_region)
+                if not info or not info.e164:
+                    results[index] = self._rejected(index, "invalid_phone", "customer.phone")
+                    continue
+                phones[index] = info.e164
+            if customer.email:
+                emails[index] = email_normalize(customer.email) or customer.email
+            if customer.external_id:
+                refs[index] = customer.external_id
+        Partner = self.env["res.partner"].sudo()
+        if orphans:
+            self.env.cr.execute(
+                SQL(
+                    "SELECT external_id, partner_id FROM sms_marketing_event"
+                    " WHERE company_id = %s AND source = %s AND type = 'order'"
+                    " AND external_id = ANY(%s)",
+                    company.id,
+                    source,
+                    list(set(orphans.values())),
+                )
+            )
+            order_partners = dict(self.env.cr.fetchall())
+            for index, order_ref in orphans.items():
+                if order_partners.get(order_ref):
+                    found[index] = order_partners[order_ref]
+                else:
+                    results[index] = self._rejected(index, "unknown_order", "refers_to")
+        found.update(self._find_partners(company, source, refs, phones, emails))
+        missing = [index for index in parsed if index not in found and not results[index]]
+        if missing:
+            # Two requests creating the same new customer at once: serialise on its
+            # identity (transaction-scoped locks, taken in a fixed order so two batches
+            # never wait on each other crosswise), then look again.
+            identities = sorted(
+                {self._identity(company, source, refs, phones, emails, i) for i in missing}
+            )
+            self.env.cr.execute(
+                SQL(
+                    "SELECT pg_advisory_xact_lock(hashtextextended(key, 0))"
+                    " FROM unnest(%s::text[]) AS key ORDER BY key",
+                    identities,
+                )
+            )
+            found.update(
+                self._find_partners(
+                    company,
+                    source,
+                    {i: refs[i] for i in missing if i in refs},
+                    {i: phones[i] for i in missing if i in phones},
+                    {i: emails[i] for i in missing if i in emails},
+                )
+            )
+            missing = [index for index in missing if index not in found]
+        if missing:
+            # one contact per identity, even when the batch names it several times
+            indexes_by_identity = defaultdict(list)
+            for index in missing:
+                identity = self._identity(company, source, refs, phones, emails, index)
+                indexes_by_identity[identity].append(index)
+            new_partners = Partner.with_context(tracking_disable=True).create(
+                [
+                    self._partner_values(company, parsed[indexes[0]].customer)
+                    for indexes in indexes_by_identity.values()
+                ]
+            )
+            for partner, indexes in zip(new_partners, indexes_by_identity.values(), strict=True):
+                for index in indexes:
+                    found[index] = partner.id
+        # remember the sender's customer ids (the next event with it matches at once)
+        ref_rows = [(refs[i], found[i]) for i in refs if i in found]
+        if ref_rows:
+            self.env.cr.execute(
+                SQL(
+                    """
+                    INSERT INTO sms_marketing_customer_ref (company_id, source, external_id,
+                                                            partner_id)
+                    SELECT %s, %s, ref, partner FROM unnest(%s::varchar[], %s::int[])
+                        AS r(ref, partner)
+                    ON CONFLICT (company_id, source, external_id) DO NOTHING
+                    """,
+                    company.id,
+                    source,
+                    [ref for ref, _partner in ref_rows],
+                    [partner for _ref, partner in ref_rows],
+                )
+            )
+        consents = [
+            {
+                "partner": Partner.browse(found[index]),
+                "action": parsed[index].customer.consent.action,
+                "source": CONSENT_SOURCE[source],
+                "evidence": self.env._(
+                    "%(evidence)s (event %(external_id)s from %(source)s)",
+                    evidence=parsed[index].customer.consent.evidence,
+                    external_id=parsed[index].external_id,
+                    source=dict(EVENT_SOURCES)[source],
+                ),
+                "consent_date": parsed[index].customer.consent.at or parsed[index].occurred_at,
+            }
+            for index in parsed
+            if index in found and parsed[index].customer.consent
+        ]
+        if consents:
+            consents.sort(key=lambda entry: entry["consent_date"])
+            Partner._sms_consent_apply(consents, log_blacklist=False)
+        return found
+
+    @staticmethod
+    def _identity(company, source, refs, phones, emails, index):
+        if index in refs:
+            return f"sms_marketing_customer:{company.id}:{source}:ref:{refs[index]}"
+        if index in phones:
+            return f"sms_marketing_customer:{company.id}:e164:{phones[index]}"
+        return f"sms_marketing_customer:{company.id}:email:{emails[index]}"
+
+    def _find_partners(self, company, source, refs, phones, emails):
+        found = {}
+        cr = self.env.cr
+        if refs:
+            cr.execute(
+                SQL(
+                    """
+                    SELECT r.external_id, r.partner_id FROM sms_marketing_customer_ref r
+                      JOIN res_partner p ON p.id = r.partner_id AND p.active
+                     WHERE r.company_id = %s AND r.source = %s AND r.external_id = ANY(%s)
+                    """,
+                    company.id,
+                    source,
+                    list(set(refs.values())),
+                )
+            )
+            by_ref = dict(cr.fetchall())
+            found.update({i: by_ref[ref] for i, ref in refs.items() if ref in by_ref})
+        for column, keys in (("sms_e164", phones), ("email_normalized", emails)):
+            wanted = {i: key for i, key in keys.items() if i not in found}
+            if not wanted:
+                continue
+            # the oldest active contact with the number (or email), the company's or shared
+            cr.execute(
+                SQL(
+                    """
+                    SELECT DISTINCT ON (%(column)s) %(column)s, id FROM res_partner
+                     WHERE %(column)s = ANY(%(keys)s) AND active
+                       AND (company_id IS NULL OR company_id = %(company)s)
+                  ORDER BY %(column)s, id
+                    """,
+                    column=SQL.identifier(column),
+                    keys=list(set(wanted.values())),
+                    company=company.id,
+                )
+            )
+            by_key = dict(cr.fetchall())
+            found.update({i: by_key[key] for i, key in wanted.items() if key in by_key})
+        return found
+
+    def _partner_values(self, company, customer):
+        country = (
+            self.env["res.country"].search([("code", "=", customer.country)], limit=1)
+            if customer.country
+            else self.env["res.country"]
+        )
+        lang = (
+            customer.lang
+            if customer.lang and self.env["res.lang"]._lang_get_id(customer.lang)
+            else False
+        )
+        return {
+            "name": customer.name or customer.email or customer.phone or customer.external_id,
+            "mobile": customer.phone or False,
+            "email": customer.email or False,
+            "country_id": country.id or False,
+            "lang": lang,
+            "company_id": company.id,
+        }
+
+    def _insert(self, company, source, parsed, partners, currencies, now):
+        """Insert the events in one statement; ``{external_id: (id, created)}``. Rows are
+        inserted in external-id order so two workers inserting overlapping batches wait
+        on each other in the same order (never a deadlock) and one of them wins each row."""
+        columns = {name: [] for name in INSERT_COLUMNS}
+        rates = {}
+        company_currency = company.currency_id
+        for index in sorted(parsed, key=lambda i: parsed[i].external_id):
+            event = parsed[index]
+            currency = currencies.get(event.currency)
+            amount_company = None
+            if event.amount is not None:
+                key = (currency, event.occurred_at.date())
+                if key not in rates:
+                    rates[key] = currency._convert(
+                        1.0, company_currency, company, key[1], round=False
+                    )
+                amount_company = company_currency.round(event.amount * rates[key])
+            revenue = 0.0
+            if event.type == "order":
+                revenue = amount_company or 0.0
+            elif event.type == "refund" and amount_company is not None:
+                revenue = -amount_company
+            payload = event.payload
+            values = {
+                "company_id": company.id,
+                "partner_id": partners[index],
+                "type": event.type,
+                "name": event.name,
+                "occurred_at": event.occurred_at,
+                "amount": event.amount,
+                "currency_id": currency.id if currency else None,
+                "amount_company": amount_company,
+                "revenue": revenue,
+                "source": source,
+                "external_id": event.external_id,
+                "refers_to": event.refers_to,
+                "product_ref": event.product,
+                "recovery_url": event.recovery_url,
+                "utm_campaign": event.utm_campaign,
+                "payload": payload,
+            }
+            for name, value in values.items():
+                columns[name].append(value)
+        columns["payload"] = [
+            json.dumps(value, ensure_ascii=False) if value else None for value in columns["payload"]
+        ]
+        names = list(INSERT_COLUMNS)
+        self.env.cr.execute(
+            SQL(
+                """
+                INSERT INTO sms_marketing_event (%(names)s, create_uid, create_date)
+                SELECT e.*, %(uid)s, %(now)s FROM unnest(%(arrays)s) AS e
+                ON CONFLICT (company_id, source, external_id) DO NOTHING
+                RETURNING external_id, id
+                """,
+                names=SQL(", ").join(SQL.identifier(name) for name in names),
+                arrays=SQL(", ").join(
+                    SQL("%s::%s[]", columns[name], SQL(INSERT_COLUMNS[name])) for name in names
+                ),
+                uid=self.env.uid,
+                now=now,
+            )
+        )
+        created = {
+            external_id: (event_id, True) for external_id, event_id in self.env.cr.fetchall()
+        }
+        lost = [key for key in columns["external_id"] if key not in created]
+        if lost:
+            # inserted by a concurrent request since we looked: the same event, answered
+            # as a duplicate
+            for external_id, event_id in self._existing_ids(company, source, lost).items():
+                created[external_id] = (event_id, False)
+        return created
+
+    # ------------------------------------------------------------------------------------
+    # Attribution
+    # ------------------------------------------------------------------------------------
+
+    @api.model
+    def _attribution_trace_filter(self, alias):
+        """SQL condition on the traces an order can be credited to (``alias`` is the trace
+        table's alias): marketing messages of campaigns, test sends left out. Automation
+        extends it with its flows' messages."""
+        return SQL(
+            "%(t)s.campaign_id IS NOT NULL AND NOT COALESCE(%(t)s.is_test, false)",
+            t=SQL.identifier(alias),
+        )
+
+    @api.model
+    def _attribute(self, event_ids):
+        """Attribute new events, in a few statements whatever their number.
+
+        1. refunds and payments find the order they refer to (and orders the refunds
+           received before them); a refund without an amount takes back the whole order;
+        2. each new order gets the last SMS its partner clicked within the company's click
+           window before the order, else the last delivered within the view window (none
+           when turned off): other companies' SMS and SMS after the order never count;
+        3. refunds inherit their order's SMS;
+        4. the SMS concerned get their net revenue and first conversion date again from
+           their events (a sum, not an increment: retries and late events cannot count
+           twice).
+        """
+        cr = self.env.cr
+        # 1. references, both ways
+        cr.execute(
+            SQL(
+                """
+                UPDATE sms_marketing_event r
+                   SET refers_event_id = o.id,
+                       amount_company = COALESCE(r.amount_company, o.amount_company),
+                       amount = COALESCE(r.amount, o.amount),
+                       currency_id = COALESCE(r.currency_id, o.currency_id),
+                       revenue = CASE WHEN r.type = 'refund'
+                                      THEN -COALESCE(r.amount_company, o.amount_company, 0)
+                                      ELSE 0 END
+                  FROM sms_marketing_event o
+                 WHERE r.refers_to IS NOT NULL AND r.refers_event_id IS NULL
+                   AND o.company_id = r.company_id AND o.source = r.source
+                   AND o.external_id = r.refers_to AND o.type = 'order'
+                   AND (r.id = ANY(%(ids)s) OR o.id = ANY(%(ids)s))
+                """,
+                ids=event_ids,
+            )
+        )
+        # 2. orders: last click, else last delivered
+        cr.execute(
+            SQL(
+                """
+                UPDATE sms_marketing_event e
+                   SET trace_id = a.trace_id, attribution = a.rule
+                  FROM (
+                    SELECT e.id,
+                           COALESCE(c.id, v.id) AS trace_id,
+                           CASE WHEN c.id IS NOT NULL THEN 'last_click' ELSE 'last_view' END
+                               AS rule
+                      FROM sms_marketing_event e
+                      JOIN res_company co ON co.id = e.company_id
+                 LEFT JOIN LATERAL (
+                        SELECT t.id FROM sms_marketing_trace t
+                         WHERE t.partner_id = e.partner_id AND t.company_id = e.company_id
+                           AND t.clicked_at IS NOT NULL
+                           AND COALESCE(t.last_clicked_at, t.clicked_at) <= e.occurred_at
+                           AND COALESCE(t.last_clicked_at, t.clicked_at)
+                               > e.occurred_at - make_interval(
+                                     days => COALESCE(co.sms_attribution_click_days, 7))
+                           AND %(click_filter)s
+                      ORDER BY COALESCE(t.last_clicked_at, t.clicked_at) DESC, t.id DESC
+                         LIMIT 1
+                    ) c ON true
+                 LEFT JOIN LATERAL (
+                        SELECT t.id FROM sms_marketing_trace t
+                         WHERE c.id IS NULL AND co.sms_attribution_view_days > 0
+                           AND t.partner_id = e.partner_id AND t.company_id = e.company_id
+                           AND t.state = 'delivered' AND t.sent_at <= e.occurred_at
+                           AND t.sent_at > e.occurred_at - make_interval(
+                                               days => co.sms_attribution_view_days)
+                           AND t.message_class = 'marketing'
+                           AND %(view_filter)s
+                      ORDER BY t.sent_at DESC, t.id DESC
+                         LIMIT 1
+                    ) v ON true
+                     WHERE e.id = ANY(%(ids)s) AND e.type = 'order'
+                       AND (c.id IS NOT NULL OR v.id IS NOT NULL)
+                  ) a
+                 WHERE e.id = a.id
+                """,
+                ids=event_ids,
+                click_filter=self._attribution_trace_filter("t"),
+                view_filter=self._attribution_trace_filter("t"),
+            )
+        )
+        # 3. refunds follow their order
+        cr.execute(
+            SQL(
+                """
+                UPDATE sms_marketing_event r
+                   SET trace_id = o.trace_id, attribution = o.attribution
+                  FROM sms_marketing_event o
+                 WHERE r.refers_event_id = o.id AND r.type = 'refund'
+                   AND (r.id = ANY(%(ids)s) OR o.id = ANY(%(ids)s))
+                   AND r.trace_id IS DISTINCT FROM o.trace_id
+                """,
+                ids=event_ids,
+            )
+        )
+        # 4. the SMS concerned, locked in id order first (two batches crediting the same
+        # SMS wait for each other instead of deadlocking, and the second sums after the
+        # first committed)
+        cr.execute(
+            SQL(
+                """
+                SELECT DISTINCT e.trace_id FROM sms_marketing_event e
+                 WHERE e.trace_id IS NOT NULL
+                   AND (e.id = ANY(%(ids)s) OR e.refers_event_id = ANY(%(ids)s))
+                """,
+                ids=event_ids,
+            )
+        )
+        trace_ids = [row[0] for row in cr.fetchall()]
+        if not trace_ids:
+            return
+        cr.execute(
+            SQL(
+                "SELECT id FROM sms_marketing_trace WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+                trace_ids,
+            )
+        )
+        cr.execute(
+            SQL(
+                """
+                UPDATE sms_marketing_trace t
+                   SET revenue = s.revenue, converted_at = s.converted_at
+                  FROM (SELECT trace_id, COALESCE(sum(revenue), 0) AS revenue,
+                               min(occurred_at) FILTER (WHERE type = 'order') AS converted_at
+                          FROM sms_marketing_event
+                         WHERE trace_id = ANY(%(ids)s)
+                      GROUP BY trace_id) s
+                 WHERE t.id = s.trace_id
+                """,
+                ids=trace_ids,
+            )
+        )
+        self.env["sms.marketing.trace"].invalidate_model(["revenue", "converted_at"])
+
+    # ------------------------------------------------------------------------------------
+    # Retention
+    # ------------------------------------------------------------------------------------
+
+    @api.model
+    def _cron_purge_payloads(self):
+        """Empty the payloads (order lines, data) of events older than their company's
+        retention; amounts, dates and attribution stay for reports."""
+        self.env.cr.execute(
+            """
+            UPDATE sms_marketing_event e SET payload = NULL
+              FROM res_company c
+             WHERE c.id = e.company_id AND c.sms_event_payload_days > 0
+               AND e.payload IS NOT NULL
+               AND e.occurred_at < now() at time zone 'utc'
+                                   - make_interval(days => c.sms_event_payload_days)
+            """
+        )
+        _logger.info("SMS events: %s payloads purged", self.env.cr.rowcount)
+        self.invalidate_model(["payload"])
+
+
+class SmsMarketingCustomerRef(models.Model):
+    """The id a shop or integrator gives a customer, mapped to its contact: the first rule
+    of event matching. Written by :meth:`sms.marketing.event._ingest` only."""
+
+    _name = "sms.marketing.customer.ref"
+    _description = "External Customer ID"
+    _log_access = False
+
+    company_id = fields.Many2one("res.company", required=True, readonly=True)
+    source = fields.Selection(EVENT_SOURCES, required=True, readonly=True)
+    external_id = fields.Char(string="External ID", required=True, readonly=True)
+    partner_id = fields.Many2one(
+        "res.partner", required=True, readonly=True, index=True, ondelete="cascade"
+    )
+
+    _sql_constraints = [
+        (
+            "external_id_unique",
+            "UNIQUE(company_id, source, external_id)",
+            "This external customer ID is already mapped.",
+        ),
+    ]
