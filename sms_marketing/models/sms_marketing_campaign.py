@@ -203,6 +203,15 @@ class SmsMarketingCampaign(models.Model):
         default="0.95",
         required=True,
     )
+    ab_metric = fields.Selection(
+        [("click", "Click Rate"), ("conversion", "Conversion Rate")],
+        string="Winner By",
+        default="click",
+        required=True,
+        help="Click rate: unique human clicks per message sent. Conversion rate: messages "
+        "credited with an order per message sent (give the test long enough for orders to "
+        "come in).",
+    )
     ab_rule = fields.Selection(
         AB_RULES,
         string="If No Clear Winner",
@@ -673,6 +682,31 @@ class SmsMarketingCampaign(models.Model):
     kpi_optout_rate = fields.Float(string="Opt-out Rate", compute="_compute_kpis")
     kpi_cost = fields.Float(string="Cost", compute="_compute_kpis", digits=(12, 2))
     kpi_send_progress = fields.Float(compute="_compute_kpis")
+    kpi_conversions = fields.Integer(
+        string="Conversions",
+        compute="_compute_kpis",
+        help="Messages credited with at least one order (last click within the click window, "
+        "else last delivery within the view-through window).",
+    )
+    kpi_conversion_rate = fields.Float(string="Conversion Rate", compute="_compute_kpis")
+    kpi_revenue = fields.Monetary(
+        string="Revenue",
+        compute="_compute_kpis",
+        currency_field="company_currency_id",
+        help="Net revenue of the orders credited to the campaign's messages (refunds "
+        "deducted), in company currency.",
+    )
+    kpi_revenue_per_sms = fields.Monetary(
+        string="Revenue per SMS", compute="_compute_kpis", currency_field="company_currency_id"
+    )
+    kpi_roi = fields.Float(
+        string="ROI",
+        compute="_compute_kpis",
+        help="(Revenue - cost) / cost, in percent. The cost is in the gateways' currency.",
+    )
+    company_currency_id = fields.Many2one(
+        related="company_id.currency_id", string="Company Currency"
+    )
     excluded_no_consent = fields.Integer(string="No Consent", compute="_compute_kpis")
     excluded_opted_out = fields.Integer(string="Opted Out", compute="_compute_kpis")
     excluded_blacklisted = fields.Integer(string="Blacklisted", compute="_compute_kpis")
@@ -699,7 +733,8 @@ class SmsMarketingCampaign(models.Model):
             SQL(
                 """
                 SELECT %(key)s, t.state, t.exclusion_reason, count(*), count(t.clicked_at),
-                       COALESCE(sum(t.cost), 0)
+                       COALESCE(sum(t.cost), 0), count(t.converted_at),
+                       COALESCE(sum(t.revenue), 0)
                   FROM sms_marketing_trace t
                  WHERE t.campaign_id = ANY(%(ids)s) AND NOT COALESCE(t.is_test, false)
               GROUP BY 1, 2, 3
@@ -709,11 +744,22 @@ class SmsMarketingCampaign(models.Model):
             )
         )
         rows = {}
-        for key_id, state, reason, count, clicked, cost in self.env.cr.fetchall():
+        for (
+            key_id,
+            state,
+            reason,
+            count,
+            clicked,
+            cost,
+            converted,
+            revenue,
+        ) in self.env.cr.fetchall():
             row = rows.setdefault(key_id, defaultdict(int))
             row["targeted"] += count
             row["clicked"] += clicked
             row["cost"] += cost
+            row["conversions"] += converted
+            row["revenue"] += revenue
             bucket = KPI_STATE_BUCKETS.get(state)
             if bucket:
                 row[bucket] += count
@@ -766,6 +812,13 @@ class SmsMarketingCampaign(models.Model):
             campaign.kpi_delivery_rate = 100.0 * get("delivered") / sent if sent else 0.0
             campaign.kpi_click_rate = 100.0 * get("clicked") / sent if sent else 0.0
             campaign.kpi_optout_rate = 100.0 * get("optouts") / sent if sent else 0.0
+            campaign.kpi_conversions = get("conversions")
+            campaign.kpi_conversion_rate = 100.0 * get("conversions") / sent if sent else 0.0
+            campaign.kpi_revenue = get("revenue")
+            campaign.kpi_revenue_per_sms = get("revenue") / sent if sent else 0.0
+            campaign.kpi_roi = (
+                100.0 * (get("revenue") - get("cost")) / get("cost") if get("cost") else 0.0
+            )
             to_send = get("targeted") - get("excluded")
             campaign.kpi_send_progress = (
                 100.0 * (to_send - get("queued")) / to_send if to_send else 0.0
@@ -781,6 +834,16 @@ class SmsMarketingCampaign(models.Model):
                 if campaign.audience_count
                 else (100.0 if campaign.prepare_done else 0.0)
             )
+
+    def action_view_events(self):
+        """Orders and refunds credited to the campaign's messages."""
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "sms_marketing.sms_marketing_event_action"
+        )
+        action["domain"] = [("trace_id.campaign_id", "=", self.id)]
+        action["context"] = {"create": False}
+        return action
 
     def action_view_traces(self):
         """Traces of the campaign, filtered by the ``trace_filter`` and ``reason`` keys of
@@ -798,6 +861,7 @@ class SmsMarketingCampaign(models.Model):
             "unknown": [("state", "=", "unknown")],
             "clicked": [("clicked_at", "!=", False)],
             "replied": [("replied_at", "!=", False)],
+            "converted": [("converted_at", "!=", False)],
         }
         domain += filters.get(trace_filter, [])
         if reason := self.env.context.get("reason"):
@@ -861,6 +925,12 @@ class SmsMarketingVariant(models.Model):
     kpi_clicked = fields.Integer(string="Clicked", compute="_compute_kpis")
     kpi_click_rate = fields.Float(string="Click Rate", compute="_compute_kpis")
     kpi_optouts = fields.Integer(string="Opt-outs", compute="_compute_kpis")
+    kpi_conversions = fields.Integer(string="Conversions", compute="_compute_kpis")
+    kpi_conversion_rate = fields.Float(string="Conversion Rate", compute="_compute_kpis")
+    kpi_revenue = fields.Monetary(
+        string="Revenue", compute="_compute_kpis", currency_field="company_currency_id"
+    )
+    company_currency_id = fields.Many2one(related="campaign_id.company_id.currency_id")
 
     _sql_constraints = [("share_positive", "CHECK(share >= 0)", "Shares cannot be negative.")]
 
@@ -892,6 +962,9 @@ class SmsMarketingVariant(models.Model):
             variant.kpi_clicked = row.get("clicked") or 0
             variant.kpi_optouts = row.get("optouts") or 0
             variant.kpi_click_rate = 100.0 * variant.kpi_clicked / sent if sent else 0.0
+            variant.kpi_conversions = row.get("conversions") or 0
+            variant.kpi_conversion_rate = 100.0 * variant.kpi_conversions / sent if sent else 0.0
+            variant.kpi_revenue = row.get("revenue") or 0.0
 
     def action_choose_winner(self):
         """A manager picks the winner (campaigns whose rule is to wait for a decision)."""

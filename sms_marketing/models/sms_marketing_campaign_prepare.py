@@ -460,13 +460,15 @@ class SmsMarketingCampaign(models.Model):
         )
 
     def _ab_stats(self):
-        """Per variant of the test group: messages accepted and unique human clicks."""
+        """Per variant of the test group: messages accepted and successes, unique human
+        clicks or conversions (``ab_metric``)."""
         rows = self._kpi_rows(group_by_variant=True)
+        success = "conversions" if self.ab_metric == "conversion" else "clicked"
         return [
             core_abtest.VariantStats(
                 key=variant.id,
                 trials=(rows.get(variant.id) or {}).get("sent") or 0,
-                successes=(rows.get(variant.id) or {}).get("clicked") or 0,
+                successes=(rows.get(variant.id) or {}).get(success) or 0,
             )
             for variant in self.variant_ids
         ]
@@ -484,8 +486,9 @@ class SmsMarketingCampaign(models.Model):
             campaign._ab_decide()
 
     def _ab_decide(self):
-        """Pick the winner by click rate with a two-proportion z-test (Bonferroni-corrected
-        for more than two variants) and send it to the rest of the audience."""
+        """Pick the winner by click or conversion rate with a two-proportion z-test
+        (Bonferroni-corrected for more than two variants) and send it to the rest of the
+        audience."""
         self.ensure_one()
         decision = core_abtest.decide(
             self._ab_stats(),
@@ -494,11 +497,17 @@ class SmsMarketingCampaign(models.Model):
         )
         variants = {variant.id: variant for variant in self.variant_ids}
         leader = variants.get(decision.leader)
+        metric = (
+            self.env._("conversion rate")
+            if self.ab_metric == "conversion"
+            else self.env._("click rate")
+        )
         explanation = {
             core_abtest.SIGNIFICANT: self.env._(
-                "%(leader)s has the best click rate, significantly better than every other "
+                "%(leader)s has the best %(metric)s, significantly better than every other "
                 "variant at %(confidence)s confidence.",
                 leader=leader.name if leader else "",
+                metric=metric,
                 confidence=dict(self._fields["ab_confidence"].selection)[self.ab_confidence],
             ),
             core_abtest.NOT_SIGNIFICANT: self.env._(
@@ -507,8 +516,8 @@ class SmsMarketingCampaign(models.Model):
                 confidence=dict(self._fields["ab_confidence"].selection)[self.ab_confidence],
             ),
             core_abtest.TOO_FEW: self.env._(
-                "Too few messages or clicks for a reliable test (fewer than 5 clicks or "
-                "non-clicks expected per variant)."
+                "Too few messages or successes for a reliable test (fewer than 5 "
+                "successes or failures expected per variant)."
             ),
             core_abtest.NO_DATA: self.env._("No message of the test group was sent."),
         }[decision.reason]

@@ -457,10 +457,10 @@ class SmsMarketingEvent(models.Model):
                 "action": parsed[index].customer.consent.action,
                 "source": CONSENT_SOURCE[source],
                 "evidence": self.env._(
-                    "%(evidence)s (event %(external_id)s from %(source)s)",
+                    "%(evidence)s (event %(external_id)s from %(origin)s)",
                     evidence=parsed[index].customer.consent.evidence,
                     external_id=parsed[index].external_id,
-                    source=dict(EVENT_SOURCES)[source],
+                    origin=dict(EVENT_SOURCES)[source],
                 ),
                 "consent_date": parsed[index].customer.consent.at or parsed[index].occurred_at,
             }
@@ -483,6 +483,9 @@ class SmsMarketingEvent(models.Model):
     def _find_partners(self, company, source, refs, phones, emails):
         found = {}
         cr = self.env.cr
+        self.env["res.partner"].flush_model(
+            ["sms_e164", "email_normalized", "active", "company_id"]
+        )
         if refs:
             cr.execute(
                 SQL(
@@ -527,9 +530,7 @@ class SmsMarketingEvent(models.Model):
             else self.env["res.country"]
         )
         lang = (
-            customer.lang
-            if customer.lang and self.env["res.lang"]._lang_get_id(customer.lang)
-            else False
+            customer.lang if customer.lang in dict(self.env["res.lang"].get_installed()) else False
         )
         return {
             "name": customer.name or customer.email or customer.phone or customer.external_id,
@@ -644,6 +645,10 @@ class SmsMarketingEvent(models.Model):
            twice).
         """
         cr = self.env.cr
+        self.env["sms.marketing.trace"].flush_model()
+        self.env["res.company"].flush_model(
+            ["sms_attribution_click_days", "sms_attribution_view_days"]
+        )
         # 1. references, both ways
         cr.execute(
             SQL(
@@ -773,6 +778,7 @@ class SmsMarketingEvent(models.Model):
     def _cron_purge_payloads(self):
         """Empty the payloads (order lines, data) of events older than their company's
         retention; amounts, dates and attribution stay for reports."""
+        self.env["res.company"].flush_model(["sms_event_payload_days"])
         self.env.cr.execute(
             """
             UPDATE sms_marketing_event e SET payload = NULL

@@ -3,6 +3,7 @@ from . import (
     test_consent,
     test_dispatch,
     test_dispatch_http,
+    test_event,
     test_i18n,
     test_import,
     test_partner_number,

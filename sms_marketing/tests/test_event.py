@@ -1,0 +1,366 @@
+from datetime import datetime, timedelta
+
+from odoo.exceptions import AccessError, UserError
+from odoo.tests import tagged, users
+from odoo.tools import SQL
+
+from .common import SmsMarketingCommon
+
+NOW = datetime(2026, 12, 4, 12, 0, 0)
+
+
+@tagged("post_install", "-at_install")
+class TestEventIngestion(SmsMarketingCommon):
+    """Events are recorded once, matched to the right contact, and consent never comes
+    from an order alone."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.Event = cls.env["sms.marketing.event"]
+        cls.cny = cls.env.ref("base.CNY")
+        cls.cny.active = True
+        cls.company.currency_id = cls.cny
+
+    def ingest(self, *events, source="api", **kwargs):
+        return self.Event._ingest(list(events), source, now=NOW, **kwargs)
+
+    def order(self, external_id="1001", amount=100.0, **values):
+        return {
+            "type": "order",
+            "external_id": external_id,
+            "occurred_at": "2026-12-04T10:00:00Z",
+            "amount": amount,
+            "currency": "CNY",
+            "customer": {"phone": "+8613800138000"},
+        } | values
+
+    def test_same_event_twice_creates_one_row_and_answers_the_same(self):
+        first = self.ingest(self.order())
+        again = self.ingest(self.order(), self.order())
+        self.assertEqual(first[0]["status"], "created")
+        self.assertEqual([r["status"] for r in again], ["duplicate", "duplicate"])
+        self.assertEqual({r["id"] for r in again}, {first[0]["id"]})
+        self.assertEqual(self.Event.search_count([("external_id", "=", "1001")]), 1)
+
+    def test_repeat_inside_one_batch_is_a_duplicate_of_the_first(self):
+        results = self.ingest(self.order(), self.order(amount=5))
+        self.assertEqual([r["status"] for r in results], ["created", "duplicate"])
+        self.assertEqual(results[0]["id"], results[1]["id"])
+        self.assertEqual(self.Event.browse(results[0]["id"]).amount, 100.0)
+
+    def test_external_ids_are_per_source(self):
+        results = self.ingest(self.order()) + self.ingest(self.order(), source="shopify")
+        self.assertEqual([r["status"] for r in results], ["created", "created"])
+
+    def test_bad_event_is_rejected_without_rejecting_the_others(self):
+        results = self.ingest(
+            self.order("1"),
+            {"type": "order", "external_id": "2"},
+            self.order("3", currency="XXQ"),
+            self.order("4", customer={"phone": "12"}),
+            self.order("5"),
+        )
+        self.assertEqual(
+            [(r["status"], r.get("code")) for r in results],
+            [
+                ("created", None),
+                ("rejected", "missing_field"),
+                ("rejected", "unknown_currency"),
+                ("rejected", "invalid_phone"),
+                ("created", None),
+            ],
+        )
+        self.assertTrue(all(r["message"] for r in results if r["status"] == "rejected"))
+
+    def test_rejection_message_is_translated(self):
+        Event = self.Event.with_context(lang="zh_CN")
+        result = Event._ingest([{"type": "nope", "external_id": "1"}], "api", now=NOW)[0]
+        self.assertRegex(result["message"], "[\u4e00-\u9fff]")
+
+    def test_partner_matched_by_customer_id_then_number_then_email(self):
+        self.partner_us.email = "jane@example.com"
+        results = self.ingest(
+            self.order("a", customer={"phone": "13800138000"}),
+            self.order("b", customer={"email": "JANE@example.com"}),
+            self.order("c", customer={"external_id": "c-1", "email": "jane@example.com"}),
+            # the customer id now points at Jane, whatever number comes with it
+            self.order("d", customer={"external_id": "c-1", "phone": "+8613800138000"}),
+        )
+        events = self.Event.browse([r["id"] for r in results])
+        self.assertEqual(
+            [event.partner_id for event in events],
+            [self.partner_cn, self.partner_us, self.partner_us, self.partner_us],
+        )
+        self.assertEqual(
+            self.env["sms.marketing.customer.ref"].search([("external_id", "=", "c-1")]).partner_id,
+            self.partner_us,
+        )
+
+    def test_unknown_customer_becomes_a_contact_without_consent(self):
+        result = self.ingest(
+            self.order(customer={"phone": "+86 139 0013 9000", "name": "李娜", "lang": "zh_CN"})
+        )[0]
+        partner = self.Event.browse(result["id"]).partner_id
+        self.assertEqual(partner.name, "李娜")
+        self.assertEqual(partner.sms_e164, "+8613900139000")
+        self.assertEqual(partner.sms_consent_state, "unknown")
+        self.assertEqual(partner.company_id, self.company)
+        self.assertFalse(partner.sms_consent_ids)
+
+    def test_one_new_contact_for_a_customer_named_twice_in_a_batch(self):
+        customer = {"email": "new@example.com"}
+        results = self.ingest(
+            self.order("x", customer=customer), self.order("y", customer=customer)
+        )
+        self.assertEqual(len(self.Event.browse([r["id"] for r in results]).partner_id), 1)
+
+    def test_explicit_consent_with_evidence_goes_through_the_ledger(self):
+        consent = {"action": "opt_in", "evidence": "Checkout box: SMS offers", "at": "2026-12-04"}
+        self.ingest(self.order(customer={"phone": "+8613900139001", "consent": consent}))
+        partner = self.env["res.partner"].search([("sms_e164", "=", "+8613900139001")])
+        self.assertEqual(partner.sms_consent_state, "opted_in")
+        self.assertLedger(partner, [("opt_in", "api")])
+        self.assertIn("Checkout box", partner.sms_consent_ids.evidence)
+
+    def test_opt_in_without_evidence_rejects_the_event(self):
+        result = self.ingest(
+            self.order(customer={"phone": "+8613900139002", "consent": {"action": "opt_in"}})
+        )[0]
+        self.assertEqual(result["code"], "consent_evidence_required")
+        self.assertFalse(self.env["res.partner"].search([("sms_e164", "=", "+8613900139002")]))
+
+    def test_currency_is_converted_at_the_rate_of_the_event_date(self):
+        usd = self.env.ref("base.USD")
+        usd.active = True
+        self.env["res.currency.rate"].create(
+            {"currency_id": usd.id, "name": "2026-12-01", "rate": 0.125, "company_id": False}
+        )
+        self.env["res.currency.rate"].search([("currency_id", "=", self.cny.id)]).unlink()
+        event = self.Event.browse(self.ingest(self.order(amount=10, currency="USD"))[0]["id"])
+        self.assertEqual(event.currency_id, usd)
+        self.assertAlmostEqual(event.amount_company, 80.0)
+        self.assertAlmostEqual(event.revenue, 80.0)
+
+    def test_events_are_append_only(self):
+        event = self.Event.browse(self.ingest(self.order())[0]["id"])
+        with self.assertRaises(UserError):
+            event.write({"amount": 1})
+        with self.assertRaises(UserError):
+            self.Event.create({"type": "order"})
+        with self.assertRaises(UserError):
+            event.with_user(self.user_manager).unlink()
+
+    @users("sms_employee")
+    def test_employee_without_sms_rights_cannot_ingest(self):
+        with self.assertRaises(AccessError):
+            self.env["sms.marketing.event"]._ingest([self.order()], "api")
+
+    def test_retention_empties_old_payloads_and_keeps_amounts(self):
+        event = self.Event.browse(
+            self.ingest(
+                self.order(
+                    occurred_at="2026-12-01T10:00:00Z",
+                    lines=[{"product": "SKU", "quantity": 1, "price": 100}],
+                )
+            )[0]["id"]
+        )
+        self.assertEqual(event.payload["lines"][0]["product"], "SKU")
+        self.company.sms_event_payload_days = 1
+        self.Event._cron_purge_payloads()
+        self.assertFalse(event.payload)
+        self.assertEqual(event.amount, 100.0)
+
+
+@tagged("post_install", "-at_install")
+class TestAttribution(SmsMarketingCommon):
+    """Orders credit the last SMS clicked within the click window, else the last delivered
+    within the view-through window."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.Event = cls.env["sms.marketing.event"]
+        cls.company.currency_id = cls.env.ref("base.CNY")
+        cls.env.ref("base.CNY").active = True
+        cls.campaign_a = cls.env["sms.marketing.campaign"].create({"name": "A", "body": "Hi"})
+        cls.campaign_b = cls.env["sms.marketing.campaign"].create({"name": "B", "body": "Hi"})
+        cls.company.sms_attribution_click_days = 7
+        cls.company.sms_attribution_view_days = 1
+
+    def trace(self, campaign, sent_at, clicked_at=None, partner=None, company=None):
+        partner = partner or self.partner_cn
+        return self.env["sms.marketing.trace"].create(
+            {
+                "company_id": (company or self.company).id,
+                "partner_id": partner.id,
+                "number": partner.sms_e164,
+                "body": "Hi",
+                "state": "delivered",
+                "campaign_id": campaign.id,
+                "sent_at": sent_at,
+                "clicked_at": clicked_at,
+            }
+        )
+
+    def order(self, external_id, occurred_at, amount=100.0, **values):
+        return {
+            "type": "order",
+            "external_id": external_id,
+            "occurred_at": occurred_at.isoformat(),
+            "amount": amount,
+            "currency": "CNY",
+            "customer": {"phone": self.partner_cn.sms_e164},
+        } | values
+
+    def ingest(self, *events):
+        return self.Event._ingest(list(events), "api", now=NOW)
+
+    def event(self, result):
+        return self.Event.browse(result["id"])
+
+    def test_click_then_order_inside_the_window_credits_the_sms(self):
+        trace = self.trace(self.campaign_a, NOW - timedelta(days=3), NOW - timedelta(days=2))
+        event = self.event(self.ingest(self.order("1", NOW - timedelta(hours=1)))[0])
+        self.assertEqual(event.trace_id, trace)
+        self.assertEqual(event.attribution, "last_click")
+        self.assertEqual(trace.revenue, 100.0)
+        self.assertEqual(trace.converted_at, NOW - timedelta(hours=1))
+        self.assertEqual(self.campaign_a.kpi_conversions, 1)
+        self.assertEqual(self.campaign_a.kpi_revenue, 100.0)
+        self.assertEqual(self.campaign_a.kpi_revenue_per_sms, 100.0)
+        self.assertEqual(self.campaign_a.kpi_conversion_rate, 100.0)
+
+    def test_click_outside_the_window_and_no_recent_delivery_gets_no_credit(self):
+        trace = self.trace(self.campaign_a, NOW - timedelta(days=9), NOW - timedelta(days=8))
+        event = self.event(self.ingest(self.order("1", NOW))[0])
+        self.assertFalse(event.trace_id)
+        self.assertFalse(trace.converted_at)
+        self.assertEqual(self.campaign_a.kpi_revenue, 0.0)
+
+    def test_last_click_wins_between_two_campaigns(self):
+        self.trace(self.campaign_a, NOW - timedelta(days=3), NOW - timedelta(days=3))
+        last = self.trace(self.campaign_b, NOW - timedelta(days=2), NOW - timedelta(days=1))
+        event = self.event(self.ingest(self.order("1", NOW))[0])
+        self.assertEqual(event.trace_id, last)
+        self.assertEqual((self.campaign_a.kpi_revenue, self.campaign_b.kpi_revenue), (0, 100))
+
+    def test_a_later_click_on_an_older_sms_counts_from_that_click(self):
+        older = self.trace(self.campaign_a, NOW - timedelta(days=10), NOW - timedelta(days=9))
+        self.trace(self.campaign_b, NOW - timedelta(days=3), NOW - timedelta(days=3))
+        self.env.cr.execute(
+            SQL(
+                "UPDATE sms_marketing_trace SET last_clicked_at = %s WHERE id = %s",
+                NOW - timedelta(days=1),
+                older.id,
+            )
+        )
+        event = self.event(self.ingest(self.order("1", NOW))[0])
+        self.assertEqual(event.trace_id, older)
+
+    def test_view_through_credits_the_last_delivered_sms_when_nothing_was_clicked(self):
+        self.trace(self.campaign_a, NOW - timedelta(hours=30))
+        trace = self.trace(self.campaign_b, NOW - timedelta(hours=5))
+        event = self.event(self.ingest(self.order("1", NOW))[0])
+        self.assertEqual(event.trace_id, trace)
+        self.assertEqual(event.attribution, "last_view")
+
+    def test_view_through_turned_off_gives_no_credit(self):
+        self.company.sms_attribution_view_days = 0
+        self.trace(self.campaign_a, NOW - timedelta(hours=5))
+        event = self.event(self.ingest(self.order("1", NOW))[0])
+        self.assertFalse(event.trace_id)
+
+    def test_click_beats_a_more_recent_delivery(self):
+        clicked = self.trace(self.campaign_a, NOW - timedelta(days=2), NOW - timedelta(days=2))
+        self.trace(self.campaign_b, NOW - timedelta(hours=2))
+        self.assertEqual(self.event(self.ingest(self.order("1", NOW))[0]).trace_id, clicked)
+
+    def test_order_before_the_sms_gets_no_credit(self):
+        self.trace(self.campaign_a, NOW - timedelta(hours=1), NOW - timedelta(minutes=30))
+        event = self.event(self.ingest(self.order("1", NOW - timedelta(hours=2)))[0])
+        self.assertFalse(event.trace_id)
+
+    def test_another_companys_sms_gets_no_credit(self):
+        other = self.env["res.company"].create({"name": "Other Co"})
+        self.trace(self.campaign_a, NOW - timedelta(days=1), NOW - timedelta(days=1), company=other)
+        self.assertFalse(self.event(self.ingest(self.order("1", NOW))[0]).trace_id)
+
+    def test_test_sends_get_no_credit(self):
+        trace = self.trace(self.campaign_a, NOW - timedelta(days=1), NOW - timedelta(days=1))
+        trace.is_test = True
+        self.assertFalse(self.event(self.ingest(self.order("1", NOW))[0]).trace_id)
+
+    def test_the_same_order_twice_counts_once(self):
+        trace = self.trace(self.campaign_a, NOW - timedelta(days=1), NOW - timedelta(days=1))
+        self.ingest(self.order("1", NOW))
+        self.ingest(self.order("1", NOW))
+        self.assertEqual(trace.revenue, 100.0)
+        self.assertEqual(self.campaign_a.kpi_conversions, 1)
+
+    def test_refund_takes_back_the_revenue_partly_or_wholly(self):
+        trace = self.trace(self.campaign_a, NOW - timedelta(days=1), NOW - timedelta(days=1))
+        self.ingest(self.order("1", NOW - timedelta(hours=3), amount=100))
+        self.ingest(
+            {
+                "type": "refund",
+                "external_id": "r1",
+                "refers_to": "1",
+                "amount": 30,
+                "currency": "CNY",
+                "occurred_at": (NOW - timedelta(hours=2)).isoformat(),
+            }
+        )
+        self.assertEqual(trace.revenue, 70.0)
+        refund = self.Event.search([("external_id", "=", "r1")])
+        self.assertEqual(refund.trace_id, trace)
+        self.assertEqual(refund.partner_id, self.partner_cn)
+        self.ingest({"type": "refund", "external_id": "r2", "refers_to": "1"})
+        # a refund without amount takes back the whole order
+        self.assertEqual(trace.revenue, -30.0)
+
+    def test_refund_received_before_its_order_applies_when_the_order_comes(self):
+        trace = self.trace(self.campaign_a, NOW - timedelta(days=1), NOW - timedelta(days=1))
+        results = self.ingest(
+            {
+                "type": "refund",
+                "external_id": "r1",
+                "refers_to": "1",
+                "amount": 40,
+                "currency": "CNY",
+                "customer": {"phone": self.partner_cn.sms_e164},
+            }
+        )
+        self.assertEqual(results[0]["status"], "created")
+        self.ingest(self.order("1", NOW - timedelta(hours=3), amount=100))
+        self.assertEqual(trace.revenue, 60.0)
+
+    def test_refund_without_customer_or_known_order_is_rejected(self):
+        result = self.ingest({"type": "refund", "external_id": "r9", "refers_to": "404"})[0]
+        self.assertEqual(result["code"], "unknown_order")
+
+    def test_late_orders_attribute_by_their_own_date(self):
+        first = self.trace(self.campaign_a, NOW - timedelta(days=6), NOW - timedelta(days=6))
+        second = self.trace(self.campaign_b, NOW - timedelta(days=2), NOW - timedelta(days=2))
+        # the newer order arrives first, the older one afterwards
+        self.ingest(self.order("new", NOW))
+        self.ingest(self.order("old", NOW - timedelta(days=4), amount=50))
+        self.assertEqual((first.revenue, second.revenue), (50.0, 100.0))
+        self.assertEqual(first.converted_at, NOW - timedelta(days=4))
+
+    def test_a_batch_is_attributed_in_a_fixed_number_of_queries(self):
+        self.trace(self.campaign_a, NOW - timedelta(days=1), NOW - timedelta(days=1))
+        self.ingest(self.order("warm", NOW))  # caches (currency rates, ORM metadata)
+        counts = []
+        for size in (10, 200):
+            events = [self.order(f"{size}-{i}", NOW) for i in range(size)]
+            self.env.invalidate_all()
+            self.env.flush_all()
+            before = self.cr.sql_log_count
+            results = self.ingest(*events)
+            self.env.flush_all()
+            counts.append(self.cr.sql_log_count - before)
+            self.assertEqual({r["status"] for r in results}, {"created"})
+        self.assertEqual(counts[0], counts[1], "queries must not grow with the batch size")
+        self.assertEqual(self.campaign_a.kpi_conversions, 1)
+        self.assertEqual(self.campaign_a.kpi_revenue, 21100.0)
