@@ -23,6 +23,7 @@
         "views/sms_marketing_trace_views.xml",
         "views/sms_marketing_inbound_views.xml",
         "views/sms_marketing_event_views.xml",
+        "views/sms_marketing_shop_views.xml",
         "views/sms_marketing_segment_views.xml",
         "views/sms_marketing_campaign_views.xml",
         "wizards/sms_marketing_campaign_test_views.xml",

@@ -1,1 +1,1 @@
-from . import link, webhook
+from . import api, link, webhook

@@ -387,13 +387,24 @@ class SmsMarketingEvent(models.Model):
                 )
             )
             order_partners = dict(self.env.cr.fetchall())
-            for index, order_ref in orphans.items():
+            for index, order_ref in list(orphans.items()):
                 if order_partners.get(order_ref):
                     found[index] = order_partners[order_ref]
-                else:
-                    results[index] = self._rejected(index, "unknown_order", "refers_to")
+                    del orphans[index]
         found.update(self._find_partners(company, source, refs, phones, emails))
-        missing = [index for index in parsed if index not in found and not results[index]]
+        # one customer id, one contact, also inside a batch (the first match wins)
+        by_ref = {}
+        for index in sorted(refs):
+            if index in found:
+                by_ref.setdefault(refs[index], found[index])
+        for index, ref in refs.items():
+            if ref in by_ref:
+                found[index] = by_ref[ref]
+        missing = [
+            index
+            for index in parsed
+            if index not in found and not results[index] and index not in orphans
+        ]
         if missing:
             # Two requests creating the same new customer at once: serialise on its
             # identity (transaction-scoped locks, taken in a fixed order so two batches
@@ -433,6 +444,15 @@ class SmsMarketingEvent(models.Model):
             for partner, indexes in zip(new_partners, indexes_by_identity.values(), strict=True):
                 for index in indexes:
                     found[index] = partner.id
+        # refunds and payments of orders in the same batch; the rest is unknown
+        batch_orders = {
+            event.external_id: index for index, event in parsed.items() if event.type == "order"
+        }
+        for index, order_ref in orphans.items():
+            if batch_orders.get(order_ref) in found:
+                found[index] = found[batch_orders[order_ref]]
+            else:
+                results[index] = self._rejected(index, "unknown_order", "refers_to")
         # remember the sender's customer ids (the next event with it matches at once)
         ref_rows = [(refs[i], found[i]) for i in refs if i in found]
         if ref_rows:
@@ -815,3 +835,122 @@ class SmsMarketingCustomerRef(models.Model):
             "This external customer ID is already mapped.",
         ),
     ]
+
+
+class SmsMarketingEventApi(models.Model):
+    """The integrator API's contact and consent operations (``controllers/api.py``), next
+    to the event ingestion whose partner matching they share."""
+
+    _inherit = "sms.marketing.event"
+
+    @api.model
+    def _api_upsert_contacts(self, raw_contacts, company):
+        """Create or update contacts (matched like event customers), add their tags, record
+        their consent in the ledger.
+
+        :param list raw_contacts: ``customer`` objects of the event format, plus ``tags``
+            (a list of tag names, created when missing)
+        :return: one dict per contact: ``{"index", "status": "created" | "updated", "id"}``
+            or ``{"index", "status": "rejected", "code", "field", "message"}``
+        """
+        self.env["res.partner"].check_access("create")
+        now = fields.Datetime.now()
+        results = [None] * len(raw_contacts)
+        parsed, tags = {}, {}
+        for index, raw in enumerate(raw_contacts):
+            try:
+                customer = core_events.parse_customer(raw, now=now)
+                if customer.is_empty:
+                    raise core_events.EventError("missing_customer", "contact")
+                names = raw.get("tags") or []
+                if not isinstance(names, list) or not all(
+                    isinstance(name, str) and 0 < len(name.strip()) <= 64 for name in names
+                ):
+                    raise core_events.EventError("invalid_type", "tags")
+            except core_events.EventError as exc:
+                results[index] = self._rejected(index, exc.code, exc.field)
+                continue
+            parsed[index] = core_events.ParsedEvent(
+                type="signup",
+                external_id=f"contact #{index + 1}",
+                occurred_at=now,
+                customer=customer,
+            )
+            tags[index] = [name.strip() for name in names]
+        before = self.env["res.partner"].sudo().search([], order="id desc", limit=1).id or 0
+        found = self._match_partners(company, "api", parsed, results) if parsed else {}
+        Partner = self.env["res.partner"]
+        Tag = self.env["sms.marketing.tag"]
+        all_names = {name for names in tags.values() for name in names}
+        tag_by_name = {tag.name: tag for tag in Tag.search([("name", "in", list(all_names))])}
+        for name in all_names - tag_by_name.keys():
+            tag_by_name[name] = Tag.create({"name": name})
+        for index in parsed:
+            if results[index]:
+                continue
+            partner = Partner.browse(found[index])
+            customer = parsed[index].customer
+            vals = {}
+            if customer.phone and not partner.sms_e164 and not partner.mobile:
+                vals["mobile"] = customer.phone
+            if customer.email and not partner.email:
+                vals["email"] = customer.email
+            if tags[index]:
+                vals["sms_tag_ids"] = [(4, tag_by_name[name].id) for name in tags[index]]
+            if vals:
+                partner.write(vals)
+            results[index] = {
+                "index": index,
+                "status": "created" if partner.id > before else "updated",
+                "id": partner.id,
+            }
+        return results
+
+    @api.model
+    def _api_consent(self, raw, company):
+        """Opt a number in or out, or ask it for a double opt-in confirmation.
+
+        :param dict raw: ``{"phone", "action": "opt_in" | "opt_out" | "request",
+            "evidence", "at", "name"}``
+        :return: ``{"contact_id", "consent_state"}``
+        :raises core_events.EventError: on invalid input
+        """
+        self.env["res.partner"].check_access("create")
+        if not isinstance(raw, dict) or not raw.get("phone"):
+            raise core_events.EventError("missing_field", "phone")
+        customer_raw = {
+            "phone": raw.get("phone"),
+            "name": raw.get("name"),
+            "consent": {
+                "action": raw.get("action"),
+                "evidence": raw.get("evidence"),
+                "at": raw.get("at"),
+            }
+            if raw.get("action") != "request"
+            else None,
+        }
+        if raw.get("action") not in core_events.CONSENT_ACTIONS:
+            raise core_events.EventError("invalid_consent", "action")
+        now = fields.Datetime.now()
+        try:
+            customer = core_events.parse_customer(customer_raw, now=now)
+        except core_events.EventError as exc:
+            field = exc.field.replace("customer.consent.", "").replace("customer.", "")
+            raise core_events.EventError(exc.code, field) from exc
+        results = [None]
+        found = self._match_partners(
+            company,
+            "api",
+            {
+                0: core_events.ParsedEvent(
+                    type="signup", external_id="consent", occurred_at=now, customer=customer
+                )
+            },
+            results,
+        )
+        if results[0]:
+            raise core_events.EventError(results[0]["code"], "phone")
+        partner = self.env["res.partner"].browse(found[0])
+        if raw["action"] == "request":
+            partner.action_sms_request_double_optin()
+        return {"contact_id": partner.id, "consent_state": partner.sms_consent_state}

@@ -3,7 +3,9 @@ import logging
 from odoo import api, fields, models
 from odoo.tools import SQL, sql
 
+from ..core import encoding as core_encoding
 from ..core import phone as core_phone
+from ..core import template as core_template
 
 _logger = logging.getLogger(__name__)
 
@@ -228,3 +230,70 @@ class SmsMarketingTrace(models.Model):
                 "origin": origin,
             }
         )
+
+    @api.model
+    def _api_send(self, raw, company):
+        """Queue a transactional SMS for the integrator API: a template (``sms.template`` id
+        or XML id) or a body, with placeholders, to a number or a contact. It goes through
+        the transactional gateway routing and the one queue like every SMS.
+
+        :param dict raw: ``{"to" | "contact_id", "template" | "body", "values": {}}``
+        :return: the trace
+        :raises ValueError: ``(code, field)`` on invalid input
+        """
+        if not isinstance(raw, dict):
+            raise ValueError("invalid_request", "body")
+        Partner = self.env["res.partner"]
+        partner = Partner
+        if raw.get("contact_id") is not None:
+            if not isinstance(raw["contact_id"], int) or isinstance(raw["contact_id"], bool):
+                raise ValueError("invalid_type", "contact_id")
+            partner = Partner.search([("id", "=", raw["contact_id"])])
+            if not partner:
+                raise ValueError("not_found", "contact_id")
+            number = partner.sms_e164
+            if not number:
+                raise ValueError("no_number", "contact_id")
+        else:
+            to = raw.get("to")
+            if not isinstance(to, str):
+                raise ValueError("missing_field", "to")
+            info = core_phone.normalize(to, company.sms_default_country_id.code)
+            if not info or not info.e164:
+                raise ValueError("invalid_phone", "to")
+            number = info.e164
+            partner = Partner.search([("sms_e164", "=", number)], limit=1, order="id")
+        values = raw.get("values") or {}
+        if not isinstance(values, dict) or not all(
+            isinstance(value, str | int | float) and not isinstance(value, bool)
+            for value in values.values()
+        ):
+            raise ValueError("invalid_type", "values")
+        body = raw.get("body")
+        template = raw.get("template")
+        if template is not None:
+            sms_template = self.env["sms.template"]
+            if isinstance(template, int) and not isinstance(template, bool):
+                sms_template = sms_template.search([("id", "=", template)])
+            elif isinstance(template, str):
+                sms_template = self.env.ref(template, raise_if_not_found=False) or sms_template
+                if sms_template and sms_template._name != "sms.template":
+                    sms_template = self.env["sms.template"]
+            if not sms_template:
+                raise ValueError("not_found", "template")
+            body = sms_template.with_context(lang=partner.lang or self.env.lang).body
+        if not isinstance(body, str) or not body.strip():
+            raise ValueError("missing_field", "template")
+        if len(body) > 1600:
+            raise ValueError("too_long", "body")
+        placeholders = {key.lower(): value for key, value in values.items()}
+        placeholders.setdefault("name", partner.name or "")
+        placeholders.setdefault("first_name", (partner.name or "").split(" ")[0])
+        placeholders.setdefault("company", company.name)
+        try:
+            text = core_template.render(body, placeholders)
+        except core_template.TemplateError as exc:
+            raise ValueError("invalid_template", exc.detail or "body") from exc
+        trace = self._sms_marketing_send_reply(company, partner, number, text, origin="api")
+        trace.segments = core_encoding.analyze(text).segments
+        return trace

@@ -1,4 +1,5 @@
 from . import (
+    test_api,
     test_campaign,
     test_consent,
     test_dispatch,
