@@ -6,8 +6,8 @@ Runs, in order, and keeps going after a failure so one run shows everything:
 1. ``ruff check`` and ``ruff format --check`` (the core's nested config bans odoo imports);
 2. pylint-odoo's mandatory checks on the addon (``.pylintrc-mandatory``);
 3. the pure-Python suite (``tests/``, plain pytest, no Odoo);
-4. the Odoo suite: a fresh database, the addon installed with ``--test-enable`` and
-   ``--test-tags /sms_marketing`` (``at_install`` then ``post_install`` tests, HttpCase
+4. the Odoo suite: a fresh database, the addon and its sales bridges installed with
+   ``--test-enable`` and ``--test-tags /sms_marketing,/sms_marketing_sale,...`` (``at_install`` then ``post_install`` tests, HttpCase
    and tours in headless Chromium).
 
 Each lint step counts as one check; pytest and Odoo count their tests. The last line is
@@ -33,6 +33,8 @@ import pg
 REPO = Path(__file__).resolve().parent.parent
 LOG_DIR = REPO / ".test-logs"
 ADDON = "sms_marketing"
+#: The addon and its bridges to Odoo's sales and website shop, installed and tested together.
+ADDONS = (ADDON, "sms_marketing_sale", "sms_marketing_website_sale")
 # Odoo looks for these in the same order (odoo/tests/common.py: _find_executable).
 CHROME_NAMES = ("google-chrome", "chromium", "chromium-browser", "google-chrome-stable")
 
@@ -82,7 +84,7 @@ def lint(tally):
             "-m",
             "pylint",
             "--rcfile=.pylintrc-mandatory",
-            ADDON,
+            *ADDONS,
         ]
     )
     ok = proc.returncode == 0
@@ -170,9 +172,9 @@ def odoo_suite(tally, database):
         sys.executable,
         str(REPO / "tools" / "odoo_bin.py"),
         f"--database={database}",
-        f"--init={ADDON}",
+        f"--init={','.join(ADDONS)}",
         "--test-enable",
-        f"--test-tags=/{ADDON}",
+        f"--test-tags={','.join('/' + addon for addon in ADDONS)}",
         "--stop-after-init",
         "--log-level=test",
         f"--http-port={free_port()}",
