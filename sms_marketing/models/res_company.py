@@ -186,7 +186,7 @@ class ResCompany(models.Model):
         )
         values = []
         for company in self:
-            existing = company.sms_locale_ids.lang_id
+            existing = company.sudo().sms_locale_ids.lang_id
             values += [
                 {
                     "company_id": company.id,
