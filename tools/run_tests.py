@@ -7,8 +7,8 @@ Runs, in order, and keeps going after a failure so one run shows everything:
 2. pylint-odoo's mandatory checks on the addon (``.pylintrc-mandatory``);
 3. the pure-Python suite (``tests/``, plain pytest, no Odoo);
 4. the Odoo suite: a fresh database, the addon and its sales bridges installed with
-   ``--test-enable`` and ``--test-tags /sms_marketing,/sms_marketing_sale,...`` (``at_install`` then ``post_install`` tests, HttpCase
-   and tours in headless Chromium).
+   ``--test-enable`` and ``--test-tags /sms_marketing,/sms_marketing_sale,...``
+   (``at_install`` then ``post_install`` tests, HttpCase and tours in headless Chromium).
 
 Each lint step counts as one check; pytest and Odoo count their tests. The last line is
 ``N passed, M failed``. The exit status is non-zero if anything failed **or if the Odoo
