@@ -18,9 +18,8 @@ class TestEventIngestion(SmsMarketingCommon):
     def setUpClass(cls):
         super().setUpClass()
         cls.Event = cls.env["sms.marketing.event"]
-        cls.cny = cls.env.ref("base.CNY")
-        cls.cny.active = True
-        cls.company.currency_id = cls.cny
+        # the company's own currency (Odoo refuses to change it once accounting has entries)
+        cls.cur = cls.company.currency_id.name
 
     def ingest(self, *events, source="api", **kwargs):
         return self.Event._ingest(list(events), source, now=NOW, **kwargs)
@@ -31,7 +30,7 @@ class TestEventIngestion(SmsMarketingCommon):
             "external_id": external_id,
             "occurred_at": "2026-12-04T10:00:00Z",
             "amount": amount,
-            "currency": "CNY",
+            "currency": self.cur,
             "customer": {"phone": "+8613800138000"},
         } | values
 
@@ -131,14 +130,15 @@ class TestEventIngestion(SmsMarketingCommon):
         self.assertFalse(self.env["res.partner"].search([("sms_e164", "=", "+8613900139002")]))
 
     def test_currency_is_converted_at_the_rate_of_the_event_date(self):
-        usd = self.env.ref("base.USD")
-        usd.active = True
-        self.env["res.currency.rate"].create(
-            {"currency_id": usd.id, "name": "2026-12-01", "rate": 0.125, "company_id": False}
+        foreign = self.env.ref("base.CNY" if self.cur != "CNY" else "base.USD")
+        foreign.active = True
+        Rate = self.env["res.currency.rate"]
+        Rate.search([("currency_id", "in", (foreign | self.company.currency_id).ids)]).unlink()
+        Rate.create({"currency_id": foreign.id, "name": "2026-12-01", "rate": 0.125})
+        event = self.Event.browse(
+            self.ingest(self.order(amount=10, currency=foreign.name))[0]["id"]
         )
-        self.env["res.currency.rate"].search([("currency_id", "=", self.cny.id)]).unlink()
-        event = self.Event.browse(self.ingest(self.order(amount=10, currency="USD"))[0]["id"])
-        self.assertEqual(event.currency_id, usd)
+        self.assertEqual(event.currency_id, foreign)
         self.assertAlmostEqual(event.amount_company, 80.0)
         self.assertAlmostEqual(event.revenue, 80.0)
 
@@ -181,8 +181,7 @@ class TestAttribution(SmsMarketingCommon):
     def setUpClass(cls):
         super().setUpClass()
         cls.Event = cls.env["sms.marketing.event"]
-        cls.company.currency_id = cls.env.ref("base.CNY")
-        cls.env.ref("base.CNY").active = True
+        cls.cur = cls.company.currency_id.name
         cls.campaign_a = cls.env["sms.marketing.campaign"].create({"name": "A", "body": "Hi"})
         cls.campaign_b = cls.env["sms.marketing.campaign"].create({"name": "B", "body": "Hi"})
         cls.company.sms_attribution_click_days = 7
@@ -209,7 +208,7 @@ class TestAttribution(SmsMarketingCommon):
             "external_id": external_id,
             "occurred_at": occurred_at.isoformat(),
             "amount": amount,
-            "currency": "CNY",
+            "currency": self.cur,
             "customer": {"phone": self.partner_cn.sms_e164},
         } | values
 
@@ -307,7 +306,7 @@ class TestAttribution(SmsMarketingCommon):
                 "external_id": "r1",
                 "refers_to": "1",
                 "amount": 30,
-                "currency": "CNY",
+                "currency": self.cur,
                 "occurred_at": (NOW - timedelta(hours=2)).isoformat(),
             }
         )
@@ -327,7 +326,7 @@ class TestAttribution(SmsMarketingCommon):
                 "external_id": "r1",
                 "refers_to": "1",
                 "amount": 40,
-                "currency": "CNY",
+                "currency": self.cur,
                 "customer": {"phone": self.partner_cn.sms_e164},
             }
         )

@@ -10,6 +10,11 @@ class SmsMarketingSaleCommon(AccountTestInvoicingCommon):
     taxes (amounts are what the lines say) and a campaign. Nothing relies on demo data."""
 
     @classmethod
+    def get_default_groups(cls):
+        # the accounting test user also sets up the campaign the orders are credited to
+        return super().get_default_groups() | cls.env.ref("sms_marketing.group_sms_marketing_user")
+
+    @classmethod
     def setUpClass(cls):
         super().setUpClass()
         cls.env = cls.env(context=dict(cls.env.context, tracking_disable=True))
