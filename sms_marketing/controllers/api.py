@@ -105,7 +105,7 @@ class SmsMarketingApi(http.Controller):
         header = request.httprequest.headers.get("Authorization", "")
         match = _BEARER_RE.match(header.strip())
         uid = (
-            env["res.users.apikeys"]._check_credentials(scope=API_SCOPE, key=match.group(1))
+            env["res.users.apikeys"]._sms_marketing_check_key(match.group(1), API_SCOPE)
             if match
             else None
         )
@@ -124,7 +124,9 @@ class SmsMarketingApi(http.Controller):
         wanted = request.httprequest.headers.get("X-Company-Id")
         if not wanted:
             return env.user.company_id
-        company = env["res.company"].browse(int(wanted)) if wanted.isdigit() else None
+        company = (
+            env["res.company"].browse(int(wanted)) if re.fullmatch("[0-9]{1,9}", wanted) else None
+        )
         if not company or company not in env.user.company_ids:
             raise ApiError(
                 403, "forbidden", env._("This API key's user has no access to that company.")
@@ -181,7 +183,7 @@ class SmsMarketingApi(http.Controller):
     def _decode(self, env, body):
         try:
             payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise ApiError(
                 400, "invalid_json", env._("The request body is not valid JSON.")
             ) from exc

@@ -40,6 +40,41 @@ class SmsMarketingLink(http.Controller):
             self._record_click(link, code, token)
         return request.redirect(link.redirected_url, code=302, local=False)
 
+    @http.route(
+        "/r/_c/<string:token>",
+        type="http",
+        auth="public",
+        methods=["GET", "HEAD"],
+        save_session=False,
+        readonly=False,
+    )
+    def sms_marketing_cart(self, token, **kwargs):
+        """``{{ cart_url }}``: the recipient's open cart (the recovery link of their last
+        abandoned cart), else the company's website. A human click counts on the trace
+        like a short link's (link codes are letters and digits: ``_c`` is never one)."""
+        env = request.env
+        trace = env["sms.marketing.trace"].sudo().search([("link_token", "=", token)], limit=1)
+        if not trace:
+            raise NotFound()
+        httprequest = request.httprequest
+        if not useragent.is_bot(httprequest.user_agent.string, httprequest.method):
+            self._record_trace_click(trace)
+        target = trace.partner_id.sms_cart_url or trace.company_id.website or trace.get_base_url()
+        return request.redirect(target, code=302, local=False)
+
+    def _record_trace_click(self, trace):
+        # first and last click in one statement (two clicks at once record one first
+        # click); the last click is what order attribution reads
+        request.env.cr.execute(
+            SQL(
+                "UPDATE sms_marketing_trace SET clicked_at = COALESCE(clicked_at, %(now)s),"
+                " last_clicked_at = %(now)s WHERE id = %(id)s",
+                now=fields.Datetime.now(),
+                id=trace.id,
+            )
+        )
+        trace.invalidate_recordset(["clicked_at", "last_clicked_at"])
+
     def _record_click(self, link, code, token):
         env = request.env
         trace = env["sms.marketing.trace"].sudo().search([("link_token", "=", token)], limit=1)
@@ -55,13 +90,4 @@ class SmsMarketingLink(http.Controller):
             country_code=request.geoip.country_code,
             sms_marketing_trace_id=trace.id,
         )
-        # first and last click in one statement (two clicks at once record one first
-        # click); the last click is what order attribution reads
-        env.cr.execute(
-            SQL(
-                "UPDATE sms_marketing_trace SET clicked_at = COALESCE(clicked_at, %(now)s),"
-                " last_clicked_at = %(now)s WHERE id = %(id)s",
-                now=fields.Datetime.now(),
-                id=trace.id,
-            )
-        )
+        self._record_trace_click(trace)

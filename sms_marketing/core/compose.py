@@ -34,6 +34,7 @@ from . import template as core_template
 
 __all__ = [
     "TOKEN_LENGTH",
+    "TOKEN_MARK",
     "Composer",
     "find_urls",
     "first_name",
@@ -50,7 +51,7 @@ _OPTOUT_RE = re.compile(
 )
 _CJK_RE = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uac00-\ud7af]")
 # Marks where the recipient's link token goes; cannot be typed in an SMS body.
-_TOKEN_MARK = "\x00"
+_TOKEN_MARK = TOKEN_MARK = "\x00"
 
 
 def find_urls(text: str) -> list[str]:
@@ -90,6 +91,8 @@ class Composer:
     :param signature: text put first (``【Brand】``), or ``""``
     :param footers: ``{lang: footer}`` for marketing messages; ``None`` or empty disables
         the footer. ``default_lang`` is used for recipients whose language has no footer.
+    :param token_fields: placeholders whose value carries :data:`TOKEN_MARK` (a
+        per-recipient tracked link, such as the cart link): a body using one gets a token
     :raises template.TemplateError: on a malformed template
     """
 
@@ -101,11 +104,12 @@ class Composer:
         signature: str = "",
         footers: Mapping[str, str] | None = None,
         default_lang: str = "en_US",
+        token_fields: frozenset[str] = frozenset(),
     ):
         source = body or ""
         self.links = find_urls(source)
-        self.has_links = bool(short_links) and bool(self.links)
-        if self.has_links:
+        has_short_links = bool(short_links) and bool(self.links)
+        if has_short_links:
             # longest first: a URL that prefixes another must not eat its tail
             for url in sorted(self.links, key=len, reverse=True):
                 if url in short_links:
@@ -114,6 +118,7 @@ class Composer:
         if signature and not source.lstrip().startswith(signature):
             source = signature + source
         self.template = core_template.Template(source)
+        self.has_links = has_short_links or bool(self.template.fields & token_fields)
         footers = footers or {}
         self._footers = {
             lang: ("" if has_optout_notice(body, footer) else " " + footer.strip())

@@ -69,6 +69,7 @@ _COUNTRY_RE = re.compile(r"^[A-Za-z]{2}$")
 _LANG_RE = re.compile(r"^[a-z]{2,3}(?:_[A-Z][A-Za-z]{1,3})?$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]+$")
+_BAD_TEXT_RE = re.compile("[\x00\ud800-\udfff]")
 
 
 class EventError(ValueError):
@@ -132,6 +133,9 @@ def _text(raw, key, limit, required=False):
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise EventError("invalid_type", key)
     value = str(value).strip()
+    if _BAD_TEXT_RE.search(value):
+        # NUL and lone surrogates cannot be stored (PostgreSQL text, UTF-8)
+        raise EventError("invalid_text", key)
     if not value:
         if required:
             raise EventError("missing_field", key)
@@ -171,12 +175,13 @@ def parse_amount(value, key="amount"):
         return None
     if isinstance(value, bool):
         raise EventError("invalid_type", key)
-    if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError as exc:
-            raise EventError("invalid_amount", key) from exc
-    if not isinstance(value, int | float) or not math.isfinite(value):
+    if not isinstance(value, str | int | float):
+        raise EventError("invalid_amount", key)
+    try:
+        value = float(value.strip() if isinstance(value, str) else value)
+    except (ValueError, OverflowError) as exc:
+        raise EventError("invalid_amount", key) from exc
+    if not math.isfinite(value):
         raise EventError("invalid_amount", key)
     if value < 0 or value > MAX_AMOUNT:
         raise EventError("invalid_amount", key)
@@ -329,8 +334,17 @@ def parse_event(raw, now=None, allow_partner_id=False):
         payload["lines"] = lines
     if data:
         payload["data"] = data
-    if payload and len(json.dumps(payload, ensure_ascii=False).encode()) > MAX_PAYLOAD_BYTES:
-        raise EventError("payload_too_large", "data" if data else "lines")
+    if payload:
+        where = "data" if data else "lines"
+        try:
+            dumped = json.dumps(payload, ensure_ascii=False)
+            size = len(dumped.encode())
+        except (UnicodeEncodeError, ValueError, TypeError, RecursionError) as exc:
+            raise EventError("invalid_text", where) from exc
+        if "\\u0000" in dumped:  # jsonb refuses NUL
+            raise EventError("invalid_text", where)
+        if size > MAX_PAYLOAD_BYTES:
+            raise EventError("payload_too_large", where)
     return ParsedEvent(
         type=event_type,
         external_id=external_id,

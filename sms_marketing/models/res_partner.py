@@ -90,6 +90,14 @@ class ResPartner(models.Model):
     sms_inbound_count = fields.Integer(compute="_compute_sms_counts", string="SMS Replies")
     sms_event_ids = fields.One2many("sms.marketing.event", "partner_id", string="Customer Events")
     sms_event_count = fields.Integer(compute="_compute_sms_counts", string="Events")
+    sms_cart_url = fields.Char(
+        string="Open Cart Link",
+        readonly=True,
+        copy=False,
+        help="The recovery link of the contact's last abandoned cart, until an order "
+        "follows it. Messages link to it with {{ cart_url }}.",
+    )
+    sms_cart_at = fields.Datetime(string="Cart Abandoned On", readonly=True, copy=False)
 
     def init(self):
         # customer events match their contact by email when number and customer id fail

@@ -23,7 +23,11 @@ CAMPAIGN_STATES = [
 
 #: Placeholders every campaign body may use: computed ones, then partner fields read as
 #: they are. Nothing else can be reached from a template (no attribute access, no eval).
-COMPUTED_PLACEHOLDERS = ("first_name", "name", "company")
+COMPUTED_PLACEHOLDERS = ("first_name", "name", "company", "cart_url")
+#: Placeholders rendered as a per-recipient tracked link (``/r/_c/<token>`` redirects to
+#: the contact's open cart, see the events' ``recovery_url``)
+TOKEN_PLACEHOLDERS = frozenset({"cart_url"})
+CART_LINK_PATH = "/r/_c/"
 PARTNER_PLACEHOLDERS = (
     "city",
     "zip",
@@ -37,16 +41,17 @@ PARTNER_PLACEHOLDERS = (
 PLACEHOLDERS = COMPUTED_PLACEHOLDERS + PARTNER_PLACEHOLDERS
 
 
-def placeholder_values(partner_values, name, company_name):
+def placeholder_values(partner_values, name, company_name, base_url=""):
     """The values of every placeholder for one recipient (previews, tests and the
     preparation all compose from these).
 
     :param partner_values: values of ``PARTNER_PLACEHOLDERS``, in that order
+    :param base_url: the database's web address, for the tracked cart link
     """
-    return placeholder_maker(None)(partner_values, name, company_name)
+    return placeholder_maker(None, base_url)(partner_values, name, company_name)
 
 
-def placeholder_maker(fields):
+def placeholder_maker(fields, base_url=""):
     """:func:`placeholder_values` restricted to the placeholder names ``fields`` (all of
     them when ``None``), as a function of the same arguments: the preparation calls it a
     million times, and the template of a campaign uses one or two placeholders."""
@@ -58,6 +63,13 @@ def placeholder_maker(fields):
     with_name = fields is None or "name" in fields
     with_first = fields is None or "first_name" in fields
     with_company = fields is None or "company" in fields
+    # the same text for everyone: the composer puts each recipient's token in place of
+    # the mark, and the redirect finds their cart from the token
+    cart_link = (
+        f"{base_url}{CART_LINK_PATH}{core_compose.TOKEN_MARK}"
+        if fields is None or "cart_url" in fields
+        else None
+    )
 
     def make(partner_values, name, company_name):
         values = {key: partner_values[index] for key, index in wanted}
@@ -67,6 +79,8 @@ def placeholder_maker(fields):
             values["first_name"] = core_compose.first_name(name)
         if with_company:
             values["company"] = company_name
+        if cart_link is not None:
+            values["cart_url"] = cart_link
         return values
 
     return make
@@ -370,6 +384,7 @@ class SmsMarketingCampaign(models.Model):
             signature=self._get_signature(),
             footers=self._get_footers(),
             default_lang=self.env.lang or "en_US",
+            token_fields=TOKEN_PLACEHOLDERS,
         )
 
     def _check_links_allowed(self):
@@ -514,14 +529,19 @@ class SmsMarketingCampaign(models.Model):
         row = rows[0]
         return (
             placeholder_values(
-                [row[name] for name in PARTNER_PLACEHOLDERS], row["name"], self.company_id.name
+                [row[name] for name in PARTNER_PLACEHOLDERS],
+                row["name"],
+                self.company_id.name,
+                self.get_base_url(),
             ),
             row["lang"],
         )
 
     def _default_values(self):
         """Placeholder values without a contact: each placeholder's default."""
-        return placeholder_values([None] * len(PARTNER_PLACEHOLDERS), "", self.company_id.name)
+        return placeholder_values(
+            [None] * len(PARTNER_PLACEHOLDERS), "", self.company_id.name, self.get_base_url()
+        )
 
     def _recipient_rows(self, partner_ids):
         """Placeholder columns of partners, as dicts (the preparation reads the same ones)."""

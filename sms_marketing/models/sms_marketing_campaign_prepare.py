@@ -370,7 +370,8 @@ class SmsMarketingCampaign(models.Model):
             for variant in self._phase_variants()
         } or {False: self._get_composer(self.body, create_links=True)}
         make_values = placeholder_maker(
-            frozenset().union(*(composer.fields for composer in composers.values()))
+            frozenset().union(*(composer.fields for composer in composers.values())),
+            self.get_base_url(),
         )
         checker = None
         if marketing and self.respect_quiet_hours and company.sms_quiet_hours:

@@ -201,6 +201,7 @@ class SmsMarketingEvent(models.Model):
             "invalid_type": self.env._("%s has the wrong type.", field),
             "missing_field": self.env._("%s is required.", field),
             "too_long": self.env._("%s is too long.", field),
+            "invalid_text": self.env._("%s contains characters that cannot be stored.", field),
             "invalid_event_type": self.env._(
                 "Unknown event type; use one of: %s.", ", ".join(core_events.EVENT_TYPES)
             ),
@@ -316,6 +317,7 @@ class SmsMarketingEvent(models.Model):
             new_ids = [event_id for event_id, is_new in created.values() if is_new]
             if new_ids:
                 self._attribute(new_ids)
+                self._track_carts(new_ids)
         for index, first in repeats.items():
             result = dict(results[first])
             if result["status"] == "created":
@@ -414,11 +416,27 @@ class SmsMarketingEvent(models.Model):
             )
             self.env.cr.execute(
                 SQL(
-                    "SELECT pg_advisory_xact_lock(hashtextextended(key, 0))"
-                    " FROM unnest(%s::text[]) AS key ORDER BY key",
+                    "SELECT bool_and(pg_try_advisory_xact_lock(hashtextextended(key, 0)))"
+                    " FROM (SELECT key FROM unnest(%s::text[]) AS key ORDER BY key) k",
                     identities,
                 )
             )
+            if not self.env.cr.fetchone()[0]:
+                # Another transaction is creating one of these customers. Odoo's requests
+                # read a snapshot (REPEATABLE READ): once it commits, its contact is still
+                # invisible here. Wait for it, then fail with a serialisation error, which
+                # Odoo's request and cron runners retry with a fresh snapshot that sees it.
+                self.env.cr.execute(
+                    SQL(
+                        "SELECT pg_advisory_xact_lock(hashtextextended(key, 0))"
+                        " FROM unnest(%s::text[]) AS key ORDER BY key",
+                        identities,
+                    )
+                )
+                self.env.cr.execute(
+                    "DO $$ BEGIN RAISE EXCEPTION 'concurrent creation of the same customer'"
+                    " USING ERRCODE = 'serialization_failure'; END $$"
+                )
             found.update(
                 self._find_partners(
                     company,
@@ -669,10 +687,9 @@ class SmsMarketingEvent(models.Model):
         self.env["res.company"].flush_model(
             ["sms_attribution_click_days", "sms_attribution_view_days"]
         )
-        # 1. references, both ways
-        cr.execute(
-            SQL(
-                """
+        # 1. references, both ways (two statements: each follows an index, where one
+        # statement with an OR would scan every event)
+        link = """
                 UPDATE sms_marketing_event r
                    SET refers_event_id = o.id,
                        amount_company = COALESCE(r.amount_company, o.amount_company),
@@ -685,11 +702,10 @@ class SmsMarketingEvent(models.Model):
                  WHERE r.refers_to IS NOT NULL AND r.refers_event_id IS NULL
                    AND o.company_id = r.company_id AND o.source = r.source
                    AND o.external_id = r.refers_to AND o.type = 'order'
-                   AND (r.id = ANY(%(ids)s) OR o.id = ANY(%(ids)s))
-                """,
-                ids=event_ids,
-            )
-        )
+                   AND %s.id = ANY(%s)
+        """
+        for side in ("r", "o"):
+            cr.execute(SQL(link, SQL.identifier(side), event_ids))
         # 2. orders: last click, else last delivered
         cr.execute(
             SQL(
@@ -738,28 +754,27 @@ class SmsMarketingEvent(models.Model):
             )
         )
         # 3. refunds follow their order
-        cr.execute(
-            SQL(
-                """
+        follow = """
                 UPDATE sms_marketing_event r
                    SET trace_id = o.trace_id, attribution = o.attribution
                   FROM sms_marketing_event o
                  WHERE r.refers_event_id = o.id AND r.type = 'refund'
-                   AND (r.id = ANY(%(ids)s) OR o.id = ANY(%(ids)s))
+                   AND %s.id = ANY(%s)
                    AND r.trace_id IS DISTINCT FROM o.trace_id
-                """,
-                ids=event_ids,
-            )
-        )
+        """
+        for side in ("r", "o"):
+            cr.execute(SQL(follow, SQL.identifier(side), event_ids))
         # 4. the SMS concerned, locked in id order first (two batches crediting the same
         # SMS wait for each other instead of deadlocking, and the second sums after the
         # first committed)
         cr.execute(
             SQL(
                 """
-                SELECT DISTINCT e.trace_id FROM sms_marketing_event e
-                 WHERE e.trace_id IS NOT NULL
-                   AND (e.id = ANY(%(ids)s) OR e.refers_event_id = ANY(%(ids)s))
+                SELECT trace_id FROM sms_marketing_event
+                 WHERE trace_id IS NOT NULL AND id = ANY(%(ids)s)
+                 UNION
+                SELECT trace_id FROM sms_marketing_event
+                 WHERE trace_id IS NOT NULL AND refers_event_id = ANY(%(ids)s)
                 """,
                 ids=event_ids,
             )
@@ -795,6 +810,54 @@ class SmsMarketingEvent(models.Model):
     # ------------------------------------------------------------------------------------
 
     @api.model
+    def _track_carts(self, event_ids):
+        """Keep each contact's open cart link (``{{ cart_url }}``): the newest cart with a
+        recovery link, unless an order came at or after it; an order closes older carts.
+        Late events keep the order of ``occurred_at``, not of arrival."""
+        self.env.cr.execute(
+            SQL(
+                """
+                WITH carts AS (
+                    SELECT DISTINCT ON (e.partner_id) e.partner_id, e.recovery_url,
+                           e.occurred_at
+                      FROM sms_marketing_event e
+                     WHERE e.id = ANY(%(ids)s) AND e.partner_id IS NOT NULL
+                       AND e.type IN ('cart', 'cart_abandoned') AND e.recovery_url IS NOT NULL
+                       AND NOT EXISTS (
+                           SELECT 1 FROM sms_marketing_event o
+                            WHERE o.partner_id = e.partner_id AND o.type = 'order'
+                              AND o.occurred_at >= e.occurred_at)
+                     ORDER BY e.partner_id, e.occurred_at DESC, e.id DESC
+                ), orders AS (
+                    SELECT partner_id, max(occurred_at) AS occurred_at
+                      FROM sms_marketing_event
+                     WHERE id = ANY(%(ids)s) AND partner_id IS NOT NULL AND type = 'order'
+                     GROUP BY partner_id
+                ), locked AS (
+                    -- one lock order for every writer: two requests never deadlock
+                    SELECT p.id FROM res_partner p
+                     WHERE p.id IN (SELECT partner_id FROM carts
+                                    UNION SELECT partner_id FROM orders)
+                     ORDER BY p.id FOR NO KEY UPDATE
+                ), opened AS (
+                    UPDATE res_partner p
+                       SET sms_cart_url = c.recovery_url, sms_cart_at = c.occurred_at
+                      FROM carts c
+                     WHERE p.id = c.partner_id AND p.id IN (SELECT id FROM locked)
+                       AND (p.sms_cart_at IS NULL OR p.sms_cart_at <= c.occurred_at)
+                    RETURNING p.id
+                )
+                UPDATE res_partner p SET sms_cart_url = NULL
+                  FROM orders o
+                 WHERE p.id = o.partner_id AND p.id IN (SELECT id FROM locked)
+                   AND p.id NOT IN (SELECT id FROM opened)
+                   AND p.sms_cart_url IS NOT NULL AND p.sms_cart_at <= o.occurred_at
+                """,
+                ids=list(event_ids),
+            )
+        )
+        self.env["res.partner"].invalidate_model(["sms_cart_url", "sms_cart_at"])
+
     def _cron_purge_payloads(self):
         """Empty the payloads (order lines, data) of events older than their company's
         retention; amounts, dates and attribution stay for reports."""

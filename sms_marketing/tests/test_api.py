@@ -121,6 +121,24 @@ class TestIntegratorApi(HttpCase, SmsMarketingCommon):
             self.env["res.users.apikeys"]._check_credentials(scope="rpc", key=self.key)
         )
 
+    def test_a_revoked_key_is_refused_at_once_after_being_accepted(self):
+        key = (
+            self.env["res.users.apikeys"]
+            .with_user(self.user_marketing)
+            ._generate("sms_marketing", "tmp", fields.Datetime.now() + timedelta(days=1))
+        )
+        for _attempt in range(2):  # the second one is accepted without PBKDF2
+            status, _answer = self.call("POST", "/events", {"events": [self.order("9")]}, key=key)
+            self.assertEqual(status, 200)
+        # a wrong key sharing the index never rides on the verified one
+        status, _answer = self.call(
+            "POST", "/events", {"events": [self.order("9")]}, key=key[:8] + "0" * 32
+        )
+        self.assertEqual(status, 401)
+        self.env["res.users.apikeys"].search([("name", "=", "tmp")]).sudo()._remove()
+        status, answer = self.call("POST", "/events", {"events": [self.order("9")]}, key=key)
+        self.assertEqual((status, answer["error"]["code"]), (401, "unauthorized"))
+
     def test_user_without_the_right_gets_403(self):
         key = (
             self.env["res.users.apikeys"]

@@ -171,6 +171,40 @@ class TestEventIngestion(SmsMarketingCommon):
         self.assertFalse(event.payload)
         self.assertEqual(event.amount, 100.0)
 
+    def cart(self, external_id, occurred_at, url):
+        return {
+            "type": "cart_abandoned",
+            "external_id": external_id,
+            "occurred_at": occurred_at,
+            "recovery_url": url,
+            "customer": {"phone": "+8613800138000"},
+        }
+
+    def test_open_cart_link_follows_carts_and_orders_by_their_date(self):
+        self.ingest(self.cart("c1", "2026-12-04T08:00:00Z", "https://shop.example/c/1"))
+        partner = self.Event.search([("external_id", "=", "c1")]).partner_id
+        self.assertEqual(partner.sms_cart_url, "https://shop.example/c/1")
+        # an older cart arriving late does not replace the newer one
+        self.ingest(self.cart("c0", "2026-12-04T07:00:00Z", "https://shop.example/c/0"))
+        self.assertEqual(partner.sms_cart_url, "https://shop.example/c/1")
+        # an order before the cart leaves it open; the order after it closes it
+        self.ingest(self.order("o0", occurred_at="2026-12-04T07:30:00Z"))
+        self.assertEqual(partner.sms_cart_url, "https://shop.example/c/1")
+        self.ingest(self.order("o1", occurred_at="2026-12-04T09:00:00Z"))
+        self.assertFalse(partner.sms_cart_url)
+        # a cart older than a known order (sent late) never reopens
+        self.ingest(self.cart("c2", "2026-12-04T08:30:00Z", "https://shop.example/c/2"))
+        self.assertFalse(partner.sms_cart_url)
+        # a cart and its order in one batch: closed
+        self.ingest(
+            self.cart("c3", "2026-12-04T10:00:00Z", "https://shop.example/c/3"),
+            self.order("o3", occurred_at="2026-12-04T10:30:00Z"),
+        )
+        self.assertFalse(partner.sms_cart_url)
+        self.ingest(self.cart("c4", "2026-12-04T11:00:00Z", "https://shop.example/c/4"))
+        self.assertEqual(partner.sms_cart_url, "https://shop.example/c/4")
+        self.assertEqual(partner.sms_cart_at, datetime(2026, 12, 4, 11, 0))
+
 
 @tagged("post_install", "-at_install")
 class TestAttribution(SmsMarketingCommon):

@@ -122,6 +122,45 @@ class TestCampaignUi(HttpCase):
         self.assertEqual(response.status_code, 302)
         return response
 
+    def test_cart_link_leads_each_recipient_to_their_cart_and_counts_the_click(self):
+        self.jane.sms_cart_url = "https://shop.example/cart?key=jane"
+        campaign = self.env["sms.marketing.campaign"].create(
+            {
+                "name": "Carts",
+                "body": "{{ first_name }}, your cart is waiting: {{ cart_url }}",
+                "segment_ids": [(6, 0, self.segment.ids)],
+            }
+        )
+        campaign.invalidate_recordset()
+        self.assertIn("/r/_c/", campaign.preview_body)
+        campaign.action_launch()
+        self.run_queue()
+        Trace = self.env["sms.marketing.trace"]
+        jane = Trace.search([("campaign_id", "=", campaign.id), ("partner_id", "=", self.jane.id)])
+        zhao = Trace.search([("campaign_id", "=", campaign.id), ("partner_id", "=", self.zhao.id)])
+        self.assertIn(f"/r/_c/{jane.link_token}", jane.body)
+        self.assertNotEqual(jane.link_token, zhao.link_token)
+        human = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) Mobile/15E148 Safari/604.1"
+        self.assertFalse(jane.clicked_at)
+        response = self.click(jane, "WhatsApp/2.23.20.0")
+        self.assertEqual(response.headers["Location"], "https://shop.example/cart?key=jane")
+        jane.invalidate_recordset()
+        self.assertFalse(jane.clicked_at, "link previews are not clicks")
+        response = self.click(jane, human)
+        self.assertEqual(response.headers["Location"], "https://shop.example/cart?key=jane")
+        jane.invalidate_recordset()
+        self.assertTrue(jane.clicked_at and jane.last_clicked_at)
+        # without an open cart: the company's website, else this database
+        self.env.company.website = "https://shop.example"
+        response = self.click(zhao, human)
+        self.assertEqual(response.headers["Location"], "https://shop.example")
+        response = self.url_open(
+            "/r/_c/NoSuchToken", allow_redirects=False, headers={"User-Agent": human}
+        )
+        self.assertEqual(response.status_code, 404)
+        campaign.invalidate_recordset()
+        self.assertEqual(campaign.kpi_clicked, 2)
+
     def test_campaign_tour(self):
         self.start_tour(
             "/odoo/action-sms_marketing.sms_marketing_campaign_action",
