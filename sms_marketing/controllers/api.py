@@ -291,6 +291,43 @@ class SmsMarketingApi(http.Controller):
         return self._handle("messages", handle, group="sms_marketing.group_sms_marketing_manager")
 
     @http.route(
+        f"{PREFIX}/flows",
+        type="http",
+        auth="none",
+        methods=["GET"],
+        csrf=False,
+        save_session=False,
+        readonly=False,
+    )
+    def api_flows(self, **kwargs):
+        def handle(env, company, payload):
+            return 200, {"flows": env["sms.marketing.automation"]._api_list(company)}
+
+        return self._handle("flows", handle)
+
+    @http.route(
+        f"{PREFIX}/flows/<int:flow_id>/enrollments",
+        type="http",
+        auth="none",
+        methods=["POST"],
+        csrf=False,
+        save_session=False,
+        readonly=False,
+    )
+    def api_flow_enroll(self, flow_id, **kwargs):
+        def handle(env, company, payload):
+            contacts = self._batch(env, payload, "contacts")
+            try:
+                results = env["sms.marketing.automation"]._api_enroll(flow_id, contacts, company)
+            except ValueError as exc:
+                raise ApiError(404, "not_found", env._("No such flow.")) from exc
+            except UserError as exc:
+                raise ApiError(409, "not_eligible", str(exc)) from exc
+            return 200, {"results": results}
+
+        return self._handle("enrollments", handle)
+
+    @http.route(
         f"{PREFIX}/messages/<int:trace_id>",
         type="http",
         auth="none",

@@ -2,9 +2,8 @@ import logging
 
 from werkzeug.exceptions import NotFound
 
-from odoo import fields, http
+from odoo import http
 from odoo.http import request
-from odoo.tools import SQL
 
 from ..core import useragent
 
@@ -58,22 +57,9 @@ class SmsMarketingLink(http.Controller):
             raise NotFound()
         httprequest = request.httprequest
         if not useragent.is_bot(httprequest.user_agent.string, httprequest.method):
-            self._record_trace_click(trace)
+            trace._sms_marketing_record_click()
         target = trace.partner_id.sms_cart_url or trace.company_id.website or trace.get_base_url()
         return request.redirect(target, code=302, local=False)
-
-    def _record_trace_click(self, trace):
-        # first and last click in one statement (two clicks at once record one first
-        # click); the last click is what order attribution reads
-        request.env.cr.execute(
-            SQL(
-                "UPDATE sms_marketing_trace SET clicked_at = COALESCE(clicked_at, %(now)s),"
-                " last_clicked_at = %(now)s WHERE id = %(id)s",
-                now=fields.Datetime.now(),
-                id=trace.id,
-            )
-        )
-        trace.invalidate_recordset(["clicked_at", "last_clicked_at"])
 
     def _record_click(self, link, code, token):
         env = request.env
@@ -90,4 +76,4 @@ class SmsMarketingLink(http.Controller):
             country_code=request.geoip.country_code,
             sms_marketing_trace_id=trace.id,
         )
-        self._record_trace_click(trace)
+        trace._sms_marketing_record_click()

@@ -1,10 +1,13 @@
 from . import (
     link_tracker,
+    phone_blacklist,
     res_company,
     res_config_settings,
     res_partner,
     res_users_apikeys_description,
     sms_marketing_api_request,
+    sms_marketing_automation,
+    sms_marketing_automation_run,
     sms_marketing_campaign,
     sms_marketing_campaign_prepare,
     sms_marketing_consent,

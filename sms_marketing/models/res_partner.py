@@ -90,6 +90,12 @@ class ResPartner(models.Model):
     sms_inbound_count = fields.Integer(compute="_compute_sms_counts", string="SMS Replies")
     sms_event_ids = fields.One2many("sms.marketing.event", "partner_id", string="Customer Events")
     sms_event_count = fields.Integer(compute="_compute_sms_counts", string="Events")
+    sms_enrollment_ids = fields.One2many(
+        "sms.marketing.automation.enrollment", "partner_id", string="SMS Flows"
+    )
+    sms_flow_count = fields.Integer(
+        compute="_compute_sms_counts", string="Flows", help="SMS flows the contact is in now."
+    )
     sms_cart_url = fields.Char(
         string="Open Cart Link",
         readonly=True,
@@ -98,12 +104,28 @@ class ResPartner(models.Model):
         "follows it. Messages link to it with {{ cart_url }}.",
     )
     sms_cart_at = fields.Datetime(string="Cart Abandoned On", readonly=True, copy=False)
+    sms_last_order_at = fields.Datetime(
+        string="Last Order", readonly=True, copy=False, help="The contact's latest order event."
+    )
+    sms_last_click_at = fields.Datetime(
+        string="Last SMS Click",
+        readonly=True,
+        copy=False,
+        help="The contact's latest human click on an SMS link.",
+    )
 
     def init(self):
         # customer events match their contact by email when number and customer id fail
         self.env.cr.execute(
             "CREATE INDEX IF NOT EXISTS res_partner_sms_email_normalized_idx"
             " ON res_partner (email_normalized) WHERE email_normalized IS NOT NULL"
+        )
+        # dormant customers (flows, segments): when their last order or click was;
+        # GREATEST ignores a NULL click
+        self.env.cr.execute(
+            "CREATE INDEX IF NOT EXISTS res_partner_sms_last_activity_idx ON res_partner"
+            " (GREATEST(sms_last_order_at, sms_last_click_at))"
+            " WHERE sms_last_order_at IS NOT NULL"
         )
 
     @api.model
@@ -157,7 +179,20 @@ class ResPartner(models.Model):
                 if ids and self.env[model].has_access("read")
                 else {}
             )
+        Enrollment = self.env["sms.marketing.automation.enrollment"]
+        flows = (
+            dict(
+                Enrollment._read_group(
+                    [("partner_id", "in", ids), ("state", "=", "active"), ("is_test", "=", False)],
+                    ["partner_id"],
+                    ["__count"],
+                )
+            )
+            if ids and Enrollment.has_access("read")
+            else {}
+        )
         for partner in self:
+            partner.sms_flow_count = flows.get(partner._origin, 0)
             partner.sms_trace_count = counts["sms.marketing.trace"].get(partner._origin, 0)
             partner.sms_inbound_count = counts["sms.marketing.inbound"].get(partner._origin, 0)
             partner.sms_event_count = counts["sms.marketing.event"].get(partner._origin, 0)
@@ -176,6 +211,11 @@ class ResPartner(models.Model):
 
     def action_view_sms_events(self):
         return self._sms_action_view("sms_marketing.sms_marketing_event_action")
+
+    def action_view_sms_flows(self):
+        action = self._sms_action_view("sms_marketing.sms_marketing_automation_enrollment_action")
+        action["context"] = {"search_default_active_ones": 1}
+        return action
 
     @api.depends("sms_consent_ids")
     def _compute_sms_consent(self):
@@ -324,7 +364,9 @@ class ResPartner(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         self._sms_check_consent_vals(*vals_list)
-        return super().create(vals_list)
+        partners = super().create(vals_list)
+        self.env["sms.marketing.automation"]._on_contacts(partners, "contact_created")
+        return partners
 
     def write(self, vals):
         self._sms_check_consent_vals(vals)
@@ -334,6 +376,8 @@ class ResPartner(models.Model):
             opted_out = self.filtered(lambda p: p.sms_consent_state == "opted_out" and p.sms_e164)
             if opted_out:
                 opted_out._sms_sync_blacklist()
+        if "active" in vals and not vals["active"]:
+            self.env["sms.marketing.automation"]._on_unreachable(self, "contact_removed")
         return res
 
     @api.model
@@ -451,6 +495,17 @@ class ResPartner(models.Model):
         partners._sms_sync_blacklist(
             message=entries[0].get("evidence") if log_blacklist else None,
         )
+        # flows: opted-out contacts leave marketing flows, new consent enrolls and wakes
+        # the branches waiting for it
+        Automation = self.env["sms.marketing.automation"]
+        Automation._on_unreachable(
+            partners.filtered(lambda p: p.sms_consent_state == "opted_out"), "opted_out"
+        )
+        consenting = self.browse(
+            {entry["partner"].id for entry in entries if entry["action"] in ("opt_in", "confirm")}
+        ).filtered(lambda p: p.sms_consent_state == "opted_in")
+        Automation._on_contacts(consenting, "consent")
+        Automation._wake(consenting.ids, ["opted_in"])
         return lines
 
     def _sms_sync_blacklist(self, message=None):

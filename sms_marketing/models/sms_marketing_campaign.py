@@ -23,7 +23,7 @@ CAMPAIGN_STATES = [
 
 #: Placeholders every campaign body may use: computed ones, then partner fields read as
 #: they are. Nothing else can be reached from a template (no attribute access, no eval).
-COMPUTED_PLACEHOLDERS = ("first_name", "name", "company", "cart_url")
+COMPUTED_PLACEHOLDERS = ("first_name", "name", "company", "cart_url", "coupon")
 #: Placeholders rendered as a per-recipient tracked link (``/r/_c/<token>`` redirects to
 #: the contact's open cart, see the events' ``recovery_url``)
 TOKEN_PLACEHOLDERS = frozenset({"cart_url"})
@@ -41,17 +41,18 @@ PARTNER_PLACEHOLDERS = (
 PLACEHOLDERS = COMPUTED_PLACEHOLDERS + PARTNER_PLACEHOLDERS
 
 
-def placeholder_values(partner_values, name, company_name, base_url=""):
+def placeholder_values(partner_values, name, company_name, base_url="", coupon=None):
     """The values of every placeholder for one recipient (previews, tests and the
     preparation all compose from these).
 
     :param partner_values: values of ``PARTNER_PLACEHOLDERS``, in that order
     :param base_url: the database's web address, for the tracked cart link
+    :param coupon: the campaign's coupon code (``{{ coupon }}``)
     """
-    return placeholder_maker(None, base_url)(partner_values, name, company_name)
+    return placeholder_maker(None, base_url, coupon)(partner_values, name, company_name)
 
 
-def placeholder_maker(fields, base_url=""):
+def placeholder_maker(fields, base_url="", coupon=None):
     """:func:`placeholder_values` restricted to the placeholder names ``fields`` (all of
     them when ``None``), as a function of the same arguments: the preparation calls it a
     million times, and the template of a campaign uses one or two placeholders."""
@@ -63,6 +64,7 @@ def placeholder_maker(fields, base_url=""):
     with_name = fields is None or "name" in fields
     with_first = fields is None or "first_name" in fields
     with_company = fields is None or "company" in fields
+    with_coupon = fields is None or "coupon" in fields
     # the same text for everyone: the composer puts each recipient's token in place of
     # the mark, and the redirect finds their cart from the token
     cart_link = (
@@ -81,6 +83,8 @@ def placeholder_maker(fields, base_url=""):
             values["company"] = company_name
         if cart_link is not None:
             values["cart_url"] = cart_link
+        if with_coupon:
+            values["coupon"] = coupon
         return values
 
     return make
@@ -119,6 +123,17 @@ class SmsMarketingCampaign(models.Model):
     )
     user_id = fields.Many2one(
         "res.users", string="Responsible", default=lambda self: self.env.user, tracking=True
+    )
+    coupon_code = fields.Char(
+        string="Coupon Code", help="The code the message gives with {{ coupon }}."
+    )
+    automation_step_id = fields.Many2one(
+        "sms.marketing.automation.step",
+        string="Flow Step",
+        readonly=True,
+        index="btree_not_null",
+        ondelete="cascade",
+        help="Set on the hidden campaign of an automation flow's send step.",
     )
     utm_campaign_id = fields.Many2one(
         "utm.campaign",
@@ -470,6 +485,7 @@ class SmsMarketingCampaign(models.Model):
         "gateway_id",
         "company_id",
         "preview_partner_id",
+        "coupon_code",
     )
     @api.depends_context("lang")
     def _compute_counter(self):
@@ -533,6 +549,7 @@ class SmsMarketingCampaign(models.Model):
                 row["name"],
                 self.company_id.name,
                 self.get_base_url(),
+                self.coupon_code or None,
             ),
             row["lang"],
         )
@@ -540,7 +557,11 @@ class SmsMarketingCampaign(models.Model):
     def _default_values(self):
         """Placeholder values without a contact: each placeholder's default."""
         return placeholder_values(
-            [None] * len(PARTNER_PLACEHOLDERS), "", self.company_id.name, self.get_base_url()
+            [None] * len(PARTNER_PLACEHOLDERS),
+            "",
+            self.company_id.name,
+            self.get_base_url(),
+            self.coupon_code or None,
         )
 
     def _recipient_rows(self, partner_ids):

@@ -65,6 +65,7 @@ TRACE_COLUMNS = (
     "exclusion_reason",
     "scheduled_at",
     "link_token",
+    "automation_enrollment_id",
     "company_id",
     "campaign_id",
     "message_class",
@@ -295,7 +296,7 @@ class SmsMarketingCampaign(models.Model):
                        CASE WHEN p.reason IS NULL AND (
                                  row_number() OVER (PARTITION BY p.reason IS NULL, p.sms_e164
                                                         ORDER BY p.id) > 1
-                              OR EXISTS (SELECT 1 FROM sms_marketing_trace d
+                              OR %(across)s AND EXISTS (SELECT 1 FROM sms_marketing_trace d
                                           WHERE d.campaign_id = %(campaign)s
                                             AND d.number = p.sms_e164
                                             AND d.state <> 'excluded'
@@ -317,6 +318,9 @@ class SmsMarketingCampaign(models.Model):
                 last=partner_ids[-1],
                 bucket=self._ab_bucket_sql(),
                 campaign=self.id,
+                # a flow's step sends once per enrollment (the enrollment guarantees it),
+                # and a contact may come back to it (re-entry)
+                across=not self.automation_step_id,
             )
         )
         return self.env.cr.fetchall()
@@ -352,8 +356,11 @@ class SmsMarketingCampaign(models.Model):
         variant = self._phase_variants()
         return lambda: variant
 
-    def _queue_rows(self, rows):
+    def _queue_rows(self, rows, enrollment_of=None, is_test=False):
         """Render and write the traces of classified ``rows`` with one COPY.
+
+        :param dict enrollment_of: partner id -> automation enrollment id (flow steps)
+        :param bool is_test: the traces are tests (flow test runs)
 
         The hot loop of a campaign (a million iterations for a million recipients): values
         are formatted straight into COPY text, the campaign's constant columns once.
@@ -372,6 +379,7 @@ class SmsMarketingCampaign(models.Model):
         make_values = placeholder_maker(
             frozenset().union(*(composer.fields for composer in composers.values())),
             self.get_base_url(),
+            self.coupon_code or None,
         )
         checker = None
         if marketing and self.respect_quiet_hours and company.sms_quiet_hours:
@@ -391,21 +399,24 @@ class SmsMarketingCampaign(models.Model):
                 self.message_class,
                 str(self.gateway_id.id) if self.gateway_id else NULL,
                 _copy_text(self.name[:200]),
-                "f",
+                "t" if is_test else "f",
                 "0",
                 now_text,
             ]
         )
 
+        enrollment = enrollment_of.get if enrollment_of else None
+
         def lines():
             for row in rows:
                 reason = row[ROW_REASON]
+                enr = (enrollment(row[ROW_ID]) or NULL) if enrollment else NULL
                 country = row[ROW_COUNTRY] or NULL
                 if reason:
                     number = row[ROW_E164] or row[ROW_RAW_NUMBER] or ""
                     yield (
                         f"{row[ROW_ID]}\t\\N\t{_copy_text(number)}\t{country}\t\t0\texcluded\t"
-                        f"{reason}\t{now_text}\t\\N\t{tail}\n"
+                        f"{reason}\t{now_text}\t\\N\t{enr}\t{tail}\n"
                     )
                     continue
                 variant = pick_variant()
@@ -428,7 +439,7 @@ class SmsMarketingCampaign(models.Model):
                 yield (
                     f"{row[ROW_ID]}\t{variant.id or NULL}\t{row[ROW_E164]}\t{country}\t"
                     f"{_copy_text(body)}\t{segments}\tqueued\t\\N\t{scheduled}\t"
-                    f"{token or NULL}\t{tail}\n"
+                    f"{token or NULL}\t{enr}\t{tail}\n"
                 )
 
         # the rows are rendered while PostgreSQL ingests the previous ones (two processes,

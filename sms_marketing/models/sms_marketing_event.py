@@ -318,6 +318,7 @@ class SmsMarketingEvent(models.Model):
             if new_ids:
                 self._attribute(new_ids)
                 self._track_carts(new_ids)
+                self.env["sms.marketing.automation"]._on_events(new_ids)
         for index, first in repeats.items():
             result = dict(results[first])
             if result["status"] == "created":
@@ -856,7 +857,25 @@ class SmsMarketingEvent(models.Model):
                 ids=list(event_ids),
             )
         )
-        self.env["res.partner"].invalidate_model(["sms_cart_url", "sms_cart_at"])
+        # the contacts' last order (dormant flows and segments read it); their rows are
+        # locked above, in the one order every writer uses
+        self.env.cr.execute(
+            SQL(
+                """
+                UPDATE res_partner p SET sms_last_order_at = o.occurred_at
+                  FROM (SELECT partner_id, max(occurred_at) AS occurred_at
+                          FROM sms_marketing_event
+                         WHERE id = ANY(%s) AND partner_id IS NOT NULL AND type = 'order'
+                      GROUP BY partner_id) o
+                 WHERE p.id = o.partner_id
+                   AND (p.sms_last_order_at IS NULL OR p.sms_last_order_at < o.occurred_at)
+                """,
+                list(event_ids),
+            )
+        )
+        self.env["res.partner"].invalidate_model(
+            ["sms_cart_url", "sms_cart_at", "sms_last_order_at"]
+        )
 
     def _cron_purge_payloads(self):
         """Empty the payloads (order lines, data) of events older than their company's

@@ -94,3 +94,4 @@ class SmsMarketingInbound(models.Model):
                 self.env["sms.marketing.trace"]._sms_marketing_send_reply(
                     company, partner, inbound.sender, reply, origin=f"inbound:{inbound.id}"
                 )
+        self.env["sms.marketing.automation"]._on_inbound(self.sudo())

@@ -124,6 +124,13 @@ class SmsMarketingTrace(models.Model):
     origin = fields.Char(help="What asked for this SMS (campaign, automation, reply...).")
     campaign_id = fields.Many2one("sms.marketing.campaign", readonly=True, ondelete="cascade")
     variant_id = fields.Many2one("sms.marketing.variant", readonly=True, ondelete="set null")
+    automation_enrollment_id = fields.Many2one(
+        "sms.marketing.automation.enrollment",
+        string="Flow Enrollment",
+        readonly=True,
+        ondelete="set null",
+        index="btree_not_null",
+    )
     exclusion_reason = fields.Selection(
         EXCLUSION_REASONS, readonly=True, help="Why this contact of the audience got no SMS."
     )
@@ -215,6 +222,32 @@ class SmsMarketingTrace(models.Model):
         self.invalidate_recordset(["state"])
 
     @api.model
+    def _sms_marketing_record_click(self):
+        """A human opened this SMS's link: first and last click in one statement (two
+        clicks at once record one first click; the last click is what order attribution
+        reads), and flows waiting for this contact's click look again at once."""
+        self.ensure_one()
+        self.env.cr.execute(
+            SQL(
+                "UPDATE sms_marketing_trace SET clicked_at = COALESCE(clicked_at, %(now)s),"
+                " last_clicked_at = %(now)s WHERE id = %(id)s",
+                now=fields.Datetime.now(),
+                id=self.id,
+            )
+        )
+        self.invalidate_recordset(["clicked_at", "last_clicked_at"])
+        if self.partner_id:
+            self.env.cr.execute(
+                SQL(
+                    "UPDATE res_partner SET sms_last_click_at = %s WHERE id = %s",
+                    fields.Datetime.now(),
+                    self.partner_id.id,
+                )
+            )
+            self.partner_id.invalidate_recordset(["sms_last_click_at"])
+        if self.automation_enrollment_id:
+            self.env["sms.marketing.automation"]._wake(self.partner_id.ids, ["clicked"])
+
     def _sms_marketing_send_reply(self, company, partner, number, body, origin=None):
         """Queue a transactional SMS (keyword answers, double opt-in requests); the
         dispatcher is woken up at once."""
