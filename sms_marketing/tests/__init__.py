@@ -1,5 +1,6 @@
 from . import (
     test_api,
+    test_automation,
     test_campaign,
     test_consent,
     test_dispatch,
