@@ -19,6 +19,8 @@ from psycopg2 import errors
 from odoo import api, fields, models
 from odoo.tools import SQL
 
+from .sms_marketing_dispatcher import _read_committed
+
 _logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 10000
@@ -540,16 +542,31 @@ class SmsMarketingAutomation(models.Model):
     @api.model
     def _cron_run(self, batch_size=BATCH_SIZE):
         """Scan one flow with a time-based trigger when due, then advance one batch of due
-        enrollments. Reports progress so Odoo's cron runner calls again (and commits after
-        each call) while work is due; wakes itself for the next due enrollment.
+        enrollments. Reports progress so Odoo's cron runner calls again while work is due;
+        wakes itself for the next due enrollment.
+
+        The batch runs in a cursor of its own in READ COMMITTED isolation, committed when
+        the batch is done (one batch, one transaction: a killed worker leaves it untouched).
+        Odoo's cursors are REPEATABLE READ, where claiming enrollments another worker moved
+        after our snapshot fails with a serialization error; with READ COMMITTED, ``FOR
+        UPDATE SKIP LOCKED`` sees the latest committed queue, as several workers need.
 
         :return: the number of enrollments handled (scanned in or advanced)
         """
+        self.env.flush_all()
+        with _read_committed(self.env.registry) as cr:
+            done, remaining = self.with_env(self.env(cr=cr)).sudo()._run_batch(batch_size)
+        self.env.invalidate_all()
+        self.env["ir.cron"]._notify_progress(done=done, remaining=remaining if done else 0)
+        return done
+
+    @api.model
+    def _run_batch(self, batch_size):
+        """The work of one cron call; return ``(done, remaining)``."""
         now = fields.Datetime.now()
-        Flow = self.sudo()
-        to_scan = Flow.search(self._scan_domain(now), limit=1)
+        to_scan = self.search(self._scan_domain(now), limit=1)
         done = len(to_scan._scan()) if to_scan else 0
-        running = Flow.search([("state", "=", "running")])
+        running = self.search([("state", "=", "running")])
         done += running._advance_due(batch_size)
         now = fields.Datetime.now()
         cr = self.env.cr
@@ -576,10 +593,10 @@ class SmsMarketingAutomation(models.Model):
             remaining = 1 if due_now else 0
             if next_due:
                 self.env.ref("sms_marketing.ir_cron_sms_marketing_automation")._trigger(at=next_due)
-        if to_scan and Flow.search_count(self._scan_domain(now), limit=1):
+        if to_scan and self.search_count(self._scan_domain(now), limit=1):
             remaining += 1
-        self.env["ir.cron"]._notify_progress(done=done, remaining=remaining if done else 0)
-        return done
+        self.env.flush_all()
+        return done, remaining
 
     @api.model
     def _scan_domain(self, now):

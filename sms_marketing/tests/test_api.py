@@ -289,6 +289,59 @@ class TestIntegratorApi(HttpCase, SmsMarketingCommon):
         status, answer = self.call("GET", "/messages/999999999", key=self.manager_key)
         self.assertEqual(status, 404)
 
+    def test_flows_are_listed_and_take_contacts(self):
+        Flow = self.env["sms.marketing.automation"]
+        flow = Flow.create({"name": "Shop signups", "trigger": "manual", "reentry": "once"})
+        self.env["sms.marketing.automation.step"].create(
+            {"automation_id": flow.id, "step_type": "wait", "wait_amount": 1}
+        )
+        flow.action_start()
+        stopped = Flow.create({"name": "Old", "trigger": "manual"})
+        stopped.action_stop()
+        status, answer = self.call("GET", "/flows")
+        self.assertEqual(status, 200)
+        listed = {item["id"]: item for item in answer["flows"]}
+        self.assertEqual(listed[flow.id]["state"], "running")
+        self.assertNotIn(stopped.id, listed)
+        self.partner_us._sms_consent_set("opt_out", "manual", evidence="asked")
+        body = {
+            "contacts": [
+                {"phone": "+8613800138000"},
+                {"phone": "+8613911112222", "name": "New Shopper"},
+                {"phone": self.partner_us.sms_e164},
+                {"phone": "12"},
+            ]
+        }
+        status, answer = self.call("POST", f"/flows/{flow.id}/enrollments", body)
+        self.assertEqual(status, 200)
+        results = answer["results"]
+        self.assertEqual(
+            [(r["status"], r.get("code")) for r in results],
+            [
+                ("enrolled", None),
+                ("enrolled", None),
+                ("not_enrolled", "opted_out"),
+                ("rejected", "invalid_phone"),
+            ],
+        )
+        self.assertEqual(
+            sorted(flow.enrollment_ids.partner_id.ids), sorted(r["contact_id"] for r in results[:2])
+        )
+        newcomer = self.env["res.partner"].browse(results[1]["contact_id"])
+        self.assertEqual((newcomer.name, newcomer.sms_consent_state), ("New Shopper", "unknown"))
+        status, answer = self.call(
+            "POST", f"/flows/{flow.id}/enrollments", {"contacts": [{"phone": "+8613800138000"}]}
+        )
+        self.assertEqual(answer["results"][0]["code"], "already_enrolled", "once ever")
+        status, answer = self.call(
+            "POST", "/flows/999999/enrollments", {"contacts": [{"phone": "+8613800138000"}]}
+        )
+        self.assertEqual((status, answer["error"]["code"]), (404, "not_found"))
+        status, answer = self.call(
+            "POST", f"/flows/{stopped.id}/enrollments", {"contacts": [{"phone": "+8613800138000"}]}
+        )
+        self.assertEqual((status, answer["error"]["code"]), (409, "not_eligible"))
+
 
 @tagged("post_install", "-at_install")
 class TestShopWebhooks(HttpCase, SmsMarketingCommon):

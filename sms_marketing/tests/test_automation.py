@@ -1,12 +1,18 @@
 import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
 from datetime import date, datetime, timedelta
 from unittest.mock import patch
 
 from freezegun import freeze_time
 
+import odoo
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tests import tagged, users
-from odoo.tools import SQL
+from odoo.tests import TransactionCase, tagged, users
+from odoo.tools import SQL, config
 
 from ..models.sms_marketing_automation_run import SmsMarketingAutomation as FlowEngine
 from .common import SmsMarketingDispatchCommon
@@ -1084,3 +1090,140 @@ class TestAutomationGallery(AutomationCommon):
         self.assertRegex(flow.name, "[\u4e00-\u9fff]")
         self.assertRegex(flow.step_ids.filtered("body")[0].body, "[\u4e00-\u9fff]")
         self.assertIn("{{ cart_url }}", flow.step_ids.filtered("body")[0].body)
+
+
+FLOW_WORKER = """
+import sys, odoo
+from odoo.tools import config
+config.parse_config(["--addons-path=" + sys.argv[1], "--database=" + sys.argv[2],
+                     "--log-level=warn"])
+from odoo.modules.registry import Registry
+registry = Registry(sys.argv[2])
+# what Odoo's cron runner does: call again while work is done, each call one transaction
+while True:
+    with registry.cursor() as cr:
+        env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
+        done = env["sms.marketing.automation"]._cron_run(batch_size=int(sys.argv[3]))
+    if not done:
+        break
+"""
+
+
+@tagged("post_install", "-at_install")
+class TestAutomationProcesses(TransactionCase):
+    """Real cron processes on committed data: one killed in the middle of a batch, two
+    sharing the queue. The test transaction itself writes nothing (its locks would block
+    the processes); what the test commits is deleted afterwards."""
+
+    COUNT = 1000
+
+    def setUp(self):
+        super().setUp()
+        self.real_cr = odoo.sql_db.db_connect(self.env.cr.dbname).cursor()
+        self.addCleanup(self.real_cr.close)
+        env = odoo.api.Environment(self.real_cr, odoo.SUPERUSER_ID, {"tracking_disable": True})
+        # other flows (demo data) would be advanced by these processes too
+        env["sms.marketing.automation"].search([("state", "=", "running")]).action_pause()
+        self.paused = env["sms.marketing.automation"].search([("state", "=", "paused")]).ids
+        self.tag = env["sms.marketing.tag"].create({"name": "Flow processes"})
+        flow = env["sms.marketing.automation"].create(
+            {"name": "Processes", "trigger": "manual", "message_class": "transactional"}
+        )
+        for sequence, values in enumerate(
+            (
+                {"step_type": "send", "body": "Hello from a process"},
+                {"step_type": "tag_add", "tag_id": self.tag.id},
+                {"step_type": "wait", "wait_amount": 1, "wait_unit": "days"},
+            )
+        ):
+            env["sms.marketing.automation.step"].create(
+                {"automation_id": flow.id, "sequence": sequence, **values}
+            )
+        partners = env["res.partner"].create(
+            [{"name": f"Proc {i}", "mobile": f"+86136{i:08d}"} for i in range(self.COUNT)]
+        )
+        flow.action_start()
+        flow._enroll_partners(partners.ids, "processes")
+        self.flow_id, self.partner_ids = flow.id, partners.ids
+        self.real_cr.commit()
+        self.addCleanup(self.cleanup_committed)
+
+    def cleanup_committed(self):
+        self.real_cr.rollback()
+        env = odoo.api.Environment(self.real_cr, odoo.SUPERUSER_ID, {})
+        flow = env["sms.marketing.automation"].browse(self.flow_id)
+        campaigns = flow.with_context(active_test=False).step_ids.campaign_id
+        self.real_cr.execute(
+            "DELETE FROM sms_marketing_trace WHERE campaign_id = ANY(%s)", [campaigns.ids]
+        )
+        flow.unlink()
+        campaigns.with_context(active_test=False).exists().unlink()
+        env["res.partner"].browse(self.partner_ids).unlink()
+        self.tag.with_env(env).unlink()
+        env["sms.marketing.automation"].browse(self.paused).action_start()
+        self.real_cr.commit()
+
+    def start_worker(self, batch_size):
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                FLOW_WORKER,
+                config["addons_path"],
+                self.env.cr.dbname,
+                str(batch_size),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def count(self, query):
+        self.real_cr.execute(query, [self.flow_id])
+        return self.real_cr.fetchone()[0]
+
+    def passages(self):
+        return self.count(
+            "SELECT count(*) FROM sms_marketing_automation_passage p"
+            " JOIN sms_marketing_automation_enrollment e ON e.id = p.enrollment_id"
+            " WHERE e.automation_id = %s"
+        )
+
+    def test_killed_worker_and_two_workers_advance_each_enrollment_once(self):
+        worker = self.start_worker(batch_size=40)
+        deadline = time.monotonic() + 120
+        while self.passages() < 300 and time.monotonic() < deadline:
+            self.real_cr.rollback()
+            time.sleep(0.005)
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait()
+        self.real_cr.rollback()
+        at_kill = self.passages()
+        self.assertGreaterEqual(at_kill, 300)
+        self.assertLess(at_kill, 2 * self.COUNT, "killed before the end")
+        finishers = [self.start_worker(batch_size=40), self.start_worker(batch_size=40)]
+        for finisher in finishers:
+            self.assertEqual(finisher.wait(timeout=300), 0)
+        self.real_cr.rollback()
+        # every enrollment passed the send and tag steps once, and waits at the last one
+        self.assertEqual(self.passages(), 2 * self.COUNT)
+        self.real_cr.execute(
+            """SELECT count(*), count(DISTINCT t.automation_enrollment_id)
+                 FROM sms_marketing_trace t
+                 JOIN sms_marketing_automation_enrollment e ON e.id = t.automation_enrollment_id
+                WHERE e.automation_id = %s""",
+            [self.flow_id],
+        )
+        self.assertEqual(self.real_cr.fetchone(), (self.COUNT, self.COUNT), "one SMS each")
+        self.assertEqual(
+            self.count(
+                "SELECT count(*) FROM sms_marketing_automation_enrollment e"
+                " JOIN sms_marketing_automation_step s ON s.id = e.step_id"
+                " WHERE e.automation_id = %s AND s.step_type = 'wait' AND e.state = 'active'"
+            ),
+            self.COUNT,
+        )
+        self.real_cr.execute(
+            "SELECT count(*) FROM res_partner_sms_marketing_tag_rel WHERE tag_id = %s",
+            [self.tag.id],
+        )
+        self.assertEqual(self.real_cr.fetchone()[0], self.COUNT)
