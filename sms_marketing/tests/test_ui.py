@@ -1,7 +1,8 @@
 import functools
 import threading
+from datetime import timedelta
 
-from odoo import SUPERUSER_ID, api
+from odoo import SUPERUSER_ID, api, fields
 from odoo.tests import HttpCase, tagged
 
 
@@ -320,3 +321,109 @@ class TestCampaignUi(HttpCase):
             ),
             2,
         )
+
+
+@tagged("post_install", "-at_install")
+class TestAutomationUi(HttpCase):
+    """A ready-made flow in the browser, from the gallery to its goal, with a shop
+    talking to the integrator API and the crons doing what they do in production."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env.company.write(
+            {
+                "sms_default_country_id": cls.env.ref("base.cn").id,
+                "sms_consent_mode": "opt_in",
+                "sms_quiet_hours": False,
+                "sms_frequency_cap_count": 0,
+            }
+        )
+        cls.env["sms.marketing.automation"].search([("state", "=", "running")]).action_stop()
+        cls.env["sms.marketing.gateway"].search([]).active = False
+        cls.env["sms.marketing.trace"].search([("state", "=", "queued")]).action_cancel()
+        cls.env["sms.marketing.gateway"].create(
+            {
+                "name": "Flow tour simulator",
+                "provider": "simulator",
+                "simulator_report_delay": 0,
+                "simulator_reply_delay": 0,
+                "simulator_delivered": 100,
+                "simulator_undelivered": 0,
+                "simulator_failed": 0,
+                "simulator_reply_stop": 0,
+                "simulator_reply_text": 0,
+            }
+        )
+        cls.env["ir.config_parameter"].sudo().set_param("sms_marketing.api_rate_limit", 0)
+        cls.marketer = cls.env["res.users"].create(
+            {
+                "name": "Flow Marketer",
+                "login": "flow_marketer",
+                "password": "flow_marketer",
+                "lang": "en_US",
+                "groups_id": [(6, 0, [cls.env.ref("sms_marketing.group_sms_marketing_user").id])],
+            }
+        )
+        cls.customer = cls.env["res.partner"].create(
+            {"name": "Tour Cart", "mobile": "+86 138 0013 8811", "lang": "en_US"}
+        )
+        cls.customer._sms_consent_set("opt_in", "form", evidence="checkout checkbox")
+        cls.key = (
+            cls.env["res.users.apikeys"]
+            .with_user(cls.marketer)
+            ._generate("sms_marketing", "tour shop", fields.Datetime.now() + timedelta(days=1))
+        )
+
+    def test_cart_recovery_flow_from_the_gallery_to_its_goal(self):
+        query = f"tour_key={self.key}&tour_currency={self.env.company.currency_id.name}"
+        self.start_tour(
+            f"/odoo/action-sms_marketing.sms_marketing_automation_action?{query}",
+            "sms_marketing_automation_tour",
+            login="flow_marketer",
+        )
+        flow = self.env["sms.marketing.automation"].search(
+            [("name", "=", "Abandoned-cart recovery"), ("state", "=", "running")]
+        )
+        enrollment = flow.enrollment_ids
+        self.assertEqual(enrollment.partner_id, self.customer)
+        # an hour later (the flow's wait), the crons of production: the flow sends, the
+        # dispatcher hands the SMS to the simulator, its delivery report comes back
+        self.env.flush_all()
+        self.env.cr.execute(
+            "UPDATE sms_marketing_automation_enrollment"
+            " SET due_at = now() at time zone 'utc' - interval '1 second' WHERE id = %s",
+            [enrollment.id],
+        )
+        while self.env["sms.marketing.automation"]._cron_run():
+            pass
+        self.env["sms.marketing.dispatcher"]._cron_dispatch(time_budget=10)
+        self.env.cr.execute(
+            "UPDATE sms_marketing_gateway_event"
+            " SET due_at = now() at time zone 'utc' - interval '1 second'"
+        )
+        self.env["sms.marketing.dispatcher"]._cron_events()
+        self.env.invalidate_all()
+        trace = enrollment.trace_ids
+        self.assertEqual(trace.state, "delivered")
+        # the customer opens the cart link on their phone
+        url = next(word for word in trace.body.split() if "/r/_c/" in word)
+        response = self.url_open(
+            url,
+            allow_redirects=False,
+            headers={
+                "User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) "
+                "AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 Safari/604.1"
+            },
+        )
+        self.assertEqual(response.headers["Location"], "https://shop.example/cart/recover/tour")
+        self.start_tour(
+            f"/odoo/action-sms_marketing.sms_marketing_automation_action/{flow.id}?{query}",
+            "sms_marketing_automation_goal_tour",
+            login="flow_marketer",
+        )
+        self.env.invalidate_all()
+        self.assertEqual((enrollment.state, enrollment.goal_revenue), ("goal", 199))
+        # the order is also the cart reminder's conversion: revenue per SMS
+        self.assertEqual((trace.revenue, bool(trace.converted_at)), (199, True))
+        self.assertEqual(trace.campaign_id.kpi_revenue, 199)
