@@ -7,8 +7,11 @@ frequency cap, links, footer) into the one send queue, and its KPIs are the step
 engine is in ``sms_marketing_automation_run.py``.
 """
 
+from markupsafe import Markup
+
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
+from odoo.tools import SQL
 
 from ..core import events as core_events
 
@@ -61,6 +64,21 @@ EXIT_REASONS = [
     ("flow_stopped", "Flow stopped"),
     ("manual", "Removed by a user"),
 ]
+#: Counts of the diagram that only send steps have.
+SEND_COUNTS = ("sent", "delivered", "clicked", "converted")
+PASS_OUTCOMES = [
+    ("passed", "Passed"),
+    ("yes", "Yes"),
+    ("no", "No"),
+    ("skipped", "Already passed"),
+]
+
+
+def PASS_OUTCOMES_SELECTION(env):
+    """The outcomes with their labels in the user's language."""
+    return env["sms.marketing.automation.step.count"]._fields["outcome"]._description_selection(env)
+
+
 EVENT_TYPE_SELECTION = [
     (code, code.replace("_", " ").capitalize()) for code in core_events.EVENT_TYPES
 ]
@@ -305,7 +323,17 @@ class SmsMarketingAutomation(models.Model):
             ._fields["step_type"]
             ._description_selection(self.env)
         )
-        count_names = ["waiting", "passed", "sent", "delivered", "clicked", "converted", "exited"]
+        count_names = [
+            "waiting",
+            "passed",
+            "yes",
+            "no",
+            "sent",
+            "delivered",
+            "clicked",
+            "converted",
+            "exited",
+        ]
         labels = {
             name: self.env["sms.marketing.automation.step"]
             ._fields[f"count_{name}"]
@@ -326,7 +354,9 @@ class SmsMarketingAutomation(models.Model):
                     "counts": [
                         {"key": name, "label": labels[name], "value": step[f"count_{name}"]}
                         for name in count_names
-                        if name in ("waiting", "passed", "exited") or step.step_type == "send"
+                        if name in ("waiting", "passed", "exited")
+                        or (step.step_type == "send" and name in SEND_COUNTS)
+                        or (step.step_type == "branch" and name in ("yes", "no"))
                     ],
                 }
                 if step.step_type == "branch":
@@ -516,6 +546,8 @@ class SmsMarketingAutomationStep(models.Model):
     # counts
     count_waiting = fields.Integer(string="Waiting", compute="_compute_counts")
     count_passed = fields.Integer(string="Passed", compute="_compute_counts")
+    count_yes = fields.Integer(string="Yes", compute="_compute_counts")
+    count_no = fields.Integer(string="No", compute="_compute_counts")
     count_exited = fields.Integer(string="Exited", compute="_compute_counts")
     count_sent = fields.Integer(string="Sent", compute="_compute_counts")
     count_delivered = fields.Integer(string="Delivered", compute="_compute_counts")
@@ -624,13 +656,15 @@ class SmsMarketingAutomationStep(models.Model):
 
     def unlink(self):
         """Removing a step moves the enrollments waiting at it to the next one. A step with
-        history (passages, SMS) is archived instead, so the flow's figures stay whole."""
+        history (contacts passed it, SMS) is archived instead, so the flow's figures stay
+        whole."""
         for step in self:
             step.automation_id._move_enrollments(step)
         self.env.flush_all()
         self.env.cr.execute(
             """
-            SELECT DISTINCT step_id FROM sms_marketing_automation_passage WHERE step_id = ANY(%s)
+            SELECT DISTINCT step_id FROM sms_marketing_automation_step_count
+             WHERE step_id = ANY(%s)
             UNION SELECT s.id FROM sms_marketing_automation_step s
                     JOIN sms_marketing_trace t ON t.campaign_id = s.campaign_id
                    WHERE s.id = ANY(%s)
@@ -665,13 +699,12 @@ class SmsMarketingAutomationStep(models.Model):
         at_step = {row[0]: row[1:] for row in cr.fetchall()}
         cr.execute(
             """
-            SELECT p.step_id, count(*) FROM sms_marketing_automation_passage p
-              JOIN sms_marketing_automation_enrollment e ON e.id = p.enrollment_id
-             WHERE p.step_id = ANY(%s) AND NOT e.is_test GROUP BY p.step_id
+            SELECT step_id, outcome, sum(count) FROM sms_marketing_automation_step_count
+             WHERE step_id = ANY(%s) GROUP BY step_id, outcome
             """,
             [steps.ids],
         )
-        passed = dict(cr.fetchall())
+        outcomes = {(step_id, outcome): total for step_id, outcome, total in cr.fetchall()}
         cr.execute(
             """
             SELECT s.id,
@@ -695,7 +728,11 @@ class SmsMarketingAutomationStep(models.Model):
                 {
                     "count_waiting": waiting,
                     "count_exited": exited,
-                    "count_passed": passed.get(step.id, 0),
+                    "count_passed": sum(
+                        outcomes.get((step.id, outcome), 0) for outcome in ("passed", "yes", "no")
+                    ),
+                    "count_yes": outcomes.get((step.id, "yes"), 0),
+                    "count_no": outcomes.get((step.id, "no"), 0),
                     "count_sent": sent,
                     "count_delivered": delivered,
                     "count_clicked": clicked,
@@ -712,7 +749,9 @@ class SmsMarketingAutomationStep(models.Model):
         action = self.automation_id.action_view_enrollments()
         which = self.env.context.get("count", "waiting")
         if which == "passed":
-            domain = [("passage_ids.step_id", "=", self.id)]
+            domain = [("passed_step_ids", "in", [self.id])]
+        elif which in ("yes", "no"):
+            domain = [("passed_outcome", "=", f"{self.id}:{which}")]
         elif which == "exited":
             domain = [("step_id", "=", self.id), ("state", "=", "exited")]
         elif which in ("sent", "delivered", "clicked", "converted"):
@@ -743,9 +782,8 @@ class SmsMarketingAutomationEnrollment(models.Model):
         "sms.marketing.automation", required=True, ondelete="cascade", readonly=True
     )
     company_id = fields.Many2one("res.company", required=True, readonly=True)
-    partner_id = fields.Many2one(
-        "res.partner", required=True, ondelete="cascade", readonly=True, index=True
-    )
+    # looked up by contact through the unique (partner_id, automation_id, entry_key) index
+    partner_id = fields.Many2one("res.partner", required=True, ondelete="cascade", readonly=True)
     step_id = fields.Many2one(
         "sms.marketing.automation.step", string="Current Step", readonly=True, ondelete="set null"
     )
@@ -763,7 +801,25 @@ class SmsMarketingAutomationEnrollment(models.Model):
     goal_event_id = fields.Many2one("sms.marketing.event", readonly=True, ondelete="set null")
     goal_revenue = fields.Float(readonly=True, digits=(16, 2))
     error = fields.Char(readonly=True)
-    passage_ids = fields.One2many("sms.marketing.automation.passage", "enrollment_id")
+    history = fields.Json(
+        string="Steps Passed (data)",
+        readonly=True,
+        copy=False,
+        help="The steps passed, in order: [step id, outcome, when], one list each. A step "
+        "is never done twice for an enrollment: the engine looks here first.",
+    )
+    history_html = fields.Html(string="History", compute="_compute_history_html", sanitize=False)
+    passed_step_ids = fields.Many2many(
+        "sms.marketing.automation.step",
+        string="Steps Passed",
+        compute="_compute_passed_step_ids",
+        search="_search_passed_step_ids",
+    )
+    passed_outcome = fields.Char(
+        compute="_compute_passed_step_ids",
+        search="_search_passed_outcome",
+        help='Search only: "<step id>:<outcome>", e.g. the "yes" side of a branch.',
+    )
     trace_ids = fields.One2many("sms.marketing.trace", "automation_enrollment_id")
 
     def init(self):
@@ -774,12 +830,86 @@ class SmsMarketingAutomationEnrollment(models.Model):
             CREATE INDEX IF NOT EXISTS sms_marketing_automation_enrollment_due_idx
                 ON sms_marketing_automation_enrollment (automation_id, due_at)
              WHERE state = 'active';
-            CREATE UNIQUE INDEX IF NOT EXISTS sms_marketing_automation_enrollment_key_idx
-                ON sms_marketing_automation_enrollment (automation_id, partner_id, entry_key);
+            CREATE UNIQUE INDEX IF NOT EXISTS sms_marketing_automation_enrollment_entry_idx
+                ON sms_marketing_automation_enrollment (partner_id, automation_id, entry_key);
             CREATE INDEX IF NOT EXISTS sms_marketing_automation_enrollment_step_idx
                 ON sms_marketing_automation_enrollment (step_id) WHERE step_id IS NOT NULL;
             """
         )
+
+    @api.depends("history")
+    def _compute_passed_step_ids(self):
+        Step = self.env["sms.marketing.automation.step"]
+        for enrollment in self:
+            enrollment.passed_step_ids = Step.browse(
+                {item[0] for item in enrollment.history or []}
+            ).exists()
+            enrollment.passed_outcome = False
+
+    def _search_passed_step_ids(self, operator, value):
+        if operator not in ("in", "="):
+            raise UserError(self.env._("Search the steps passed with 'is in'."))
+        ids = [value] if isinstance(value, int) else list(value)
+        return [
+            (
+                "id",
+                "in",
+                SQL(
+                    """SELECT e.id FROM sms_marketing_automation_enrollment e
+                        WHERE e.automation_id IN (SELECT automation_id
+                                                    FROM sms_marketing_automation_step
+                                                   WHERE id = ANY(%(ids)s))
+                          AND EXISTS (SELECT 1 FROM jsonb_array_elements(e.history) item
+                                       WHERE (item->>0)::int = ANY(%(ids)s))""",
+                    ids=ids,
+                ),
+            )
+        ]
+
+    def _search_passed_outcome(self, operator, value):
+        step_id, _sep, outcome = str(value).partition(":")
+        if operator != "=" or not step_id.isdigit():
+            raise UserError(self.env._('Search the outcomes with "<step id>:<outcome>".'))
+        return [
+            (
+                "id",
+                "in",
+                SQL(
+                    """SELECT e.id FROM sms_marketing_automation_enrollment e
+                        WHERE e.automation_id = (SELECT automation_id
+                                                   FROM sms_marketing_automation_step
+                                                  WHERE id = %(step)s)
+                          AND e.history @> jsonb_build_array(jsonb_build_array(%(step)s,
+                                                                               %(outcome)s))""",
+                    step=int(step_id),
+                    outcome=outcome,
+                ),
+            )
+        ]
+
+    @api.depends("history")
+    @api.depends_context("lang", "tz")
+    def _compute_history_html(self):
+        outcomes = dict(PASS_OUTCOMES_SELECTION(self.env))
+        steps = self.env["sms.marketing.automation.step"].with_context(active_test=False)
+        for enrollment in self:
+            rows = []
+            for step_id, outcome, at in enrollment.history or []:
+                when = fields.Datetime.context_timestamp(self, fields.Datetime.to_datetime(at))
+                rows.append(
+                    Markup("<tr><td>%s</td><td>%s</td><td>%s</td></tr>")
+                    % (
+                        fields.Datetime.to_string(when),
+                        steps.browse(step_id).exists().name or "-",
+                        outcomes.get(outcome, outcome),
+                    )
+                )
+            enrollment.history_html = (
+                Markup('<table class="table table-sm o_sms_flow_history"><tbody>%s</tbody></table>')
+                % Markup().join(rows)
+                if rows
+                else False
+            )
 
     def action_exit(self):
         """Take the contacts out of their flow (users who may edit the flow)."""
@@ -795,35 +925,21 @@ class SmsMarketingAutomationEnrollment(models.Model):
         )
 
 
-class SmsMarketingAutomationPassage(models.Model):
-    """One enrollment passing one step: the history, and the guarantee that a step is
-    never done twice for an enrollment (unique)."""
+class SmsMarketingAutomationStepCount(models.Model):
+    """How many enrollments passed a step, by outcome: rows of deltas, one per step and
+    outcome and batch, summed when read and folded together from time to time
+    (``_cron_run``). Insert-only, so workers moving enrollments at once never wait on a
+    counter row; the diagram's counts cost the same with millions in the history."""
 
-    _name = "sms.marketing.automation.passage"
-    _description = "SMS Automation Step Passed"
-    _order = "id"
+    _name = "sms.marketing.automation.step.count"
+    _description = "SMS Automation Step Count"
     _log_access = False
 
-    enrollment_id = fields.Many2one(
-        "sms.marketing.automation.enrollment", required=True, ondelete="cascade", index=True
-    )
     step_id = fields.Many2one(
         "sms.marketing.automation.step", required=True, ondelete="cascade", index=True
     )
-    outcome = fields.Selection(
-        [
-            ("passed", "Passed"),
-            ("yes", "Yes"),
-            ("no", "No"),
-            ("skipped", "Already passed"),
-        ],
-        required=True,
-    )
-    at = fields.Datetime(required=True)
-
-    _sql_constraints = [
-        ("once", "UNIQUE(enrollment_id, step_id)", "An enrollment passes a step once."),
-    ]
+    outcome = fields.Selection(PASS_OUTCOMES, required=True)
+    count = fields.Integer(required=True)
 
 
 class SmsMarketingAutomationMember(models.Model):

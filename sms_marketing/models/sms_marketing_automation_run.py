@@ -4,15 +4,17 @@ Enrollments waiting for their next step are a queue of their own: ``due_at`` wit
 partial index on active rows. One cron call claims a bounded batch of due enrollments
 (``FOR UPDATE SKIP LOCKED``: several workers share the queue), and for each step of the
 batch runs one set-based action (send steps queue their traces through the campaigns'
-preparation, into the one send queue) and one statement that moves the enrollments on
-and records their passage. A batch commits as a whole (Odoo's cron runner commits after
-each call that reports progress): a killed worker leaves the batch untouched, and the
-unique (enrollment, step) passage means no step is ever done twice for an enrollment.
+preparation, into the one send queue) and one statement that moves the enrollments on and
+appends the step to their history; steps due at once (a branch, a tag, a send) follow in
+the same call. A batch is one transaction: a killed worker leaves it untouched, and an
+enrollment's history says which steps it passed, so no step is ever done twice for it.
 The cost of a run follows what is due, never the history.
 """
 
+import json
 import logging
-from datetime import datetime
+import time
+from datetime import datetime, timedelta
 
 from psycopg2 import errors
 
@@ -30,7 +32,120 @@ SCAN_MINUTES = 60
 TEST_WAIT = "1 minute"
 #: An enrollment whose step failed is retried this much later.
 RETRY_DELAY = "1 hour"
+#: Steps due at once run in the call that reached them, up to this many in a row.
+MAX_HOPS = 50
+#: The steps' count deltas are folded together at most this often per process.
+FOLD_SECONDS = 3600
+_counts_folded = {}  # database name -> time.monotonic() of the last fold
 UNITS = {"minutes": "minute", "hours": "hour", "days": "day"}
+
+
+def _int_array(ids):
+    """A PostgreSQL array literal of integers (``%s::int[]``): parsed far faster than the
+    ``ARRAY[...]`` psycopg2 makes of a list of ten thousand ids."""
+    return "{" + ",".join(str(int(i)) for i in ids) + "}"
+
+
+class _Enrollment:
+    """One claimed enrollment while its cron call runs (see ``_Moves``)."""
+
+    __slots__ = ("end", "entries", "history", "partner", "passed_ids", "step", "step_at", "test")
+
+    def __init__(self, partner, test, history, step, step_at):
+        self.partner = partner
+        self.test = test
+        self.history = history
+        self.passed_ids = None  # the steps of ``history``, made when first asked
+        self.step = step
+        self.step_at = step_at
+        self.entries = []
+        self.end = None
+
+    def passed(self, step_id):
+        if self.passed_ids is None:
+            self.passed_ids = {item[0] for item in self.history or ()}
+        return step_id in self.passed_ids
+
+
+class _Moves:
+    """The moves of one cron call, kept in memory and written at its end (``_write_moves``):
+    for each enrollment claimed, the history entries it gained and where it ends, plus the
+    steps' counts. Steps due at once that an enrollment reaches are handed back to the
+    cron (``take_chained``) to run in the same call."""
+
+    def __init__(self, now):
+        self.now = now
+        self.info = {}
+        self._chained = {}
+        self._counts = {}
+
+    def claim(self, row):
+        """Keep a claimed row (``_claim``'s tuple)."""
+        enrollment_id, step, partner, _flow, test, history, step_at, _gone = row
+        self.info[enrollment_id] = _Enrollment(partner, test, history, step, step_at)
+
+    def partner(self, enrollment_id):
+        return self.info[enrollment_id].partner
+
+    def is_test(self, enrollment_id):
+        return self.info[enrollment_id].test
+
+    def passed(self, enrollment_id, step_id):
+        return self.info[enrollment_id].passed(step_id)
+
+    def arrived_at(self, enrollment_id, step_id):
+        """When the enrollment reached ``step_id``: now if this call brought it there."""
+        info = self.info[enrollment_id]
+        if info.entries or info.step != step_id:
+            return self.now
+        return info.step_at or self.now
+
+    def apply(self, moves):
+        """Record ``moves`` (``[(ids, step, outcome, (state, step id))]``): each enrollment
+        gains ``[step, outcome]`` (unless ``outcome`` is None) and ends at the destination;
+        those reaching a step due at once are chained."""
+        for ids, step, outcome, (state, target) in moves:
+            chain = state == "active" and target and step.browse(target).step_type != "wait"
+            end = (state, target)
+            entry = (step.id, outcome) if outcome and step else None
+            counted = 0
+            for enrollment_id in ids:
+                info = self.info[enrollment_id]
+                if entry:
+                    info.entries.append(entry)
+                    info.passed(entry[0])  # the set of steps passed exists from here
+                    info.passed_ids.add(entry[0])
+                    counted += not info.test
+                info.end = end
+                if chain:
+                    info.step = target
+            if counted:
+                self._counts[entry] = self._counts.get(entry, 0) + counted
+            if chain:
+                self._chained.setdefault(target, []).extend(ids)
+
+    def drop(self, enrollment_id):
+        """An enrollment whose step failed: it stays where it was."""
+        self.info[enrollment_id].end = None
+
+    def take_chained(self):
+        chained, self._chained = self._chained, {}
+        return list(chained.items())
+
+    def groups(self):
+        """``{(state, step id, entries, arrived): [ids]}`` of the enrollments that moved."""
+        groups = {}
+        for enrollment_id, info in self.info.items():
+            if info.end is None:
+                continue
+            state, target = info.end
+            arrived = bool(info.entries) or state != "waiting"
+            key = (state, target, tuple(info.entries), arrived)
+            groups.setdefault(key, []).append(enrollment_id)
+        return groups
+
+    def counts(self):
+        return self._counts
 
 
 class SmsMarketingAutomation(models.Model):
@@ -77,16 +192,31 @@ class SmsMarketingAutomation(models.Model):
         return graph, (main[0].id if main else None)
 
     def _move_enrollments(self, step):
-        """Enrollments waiting at ``step`` (being removed) go to its next step, due now."""
+        """Enrollments waiting at ``step`` (being removed) go to its next step, due now (the
+        cron runs it, and skips it if they passed it before)."""
         self.ensure_one()
         graph, _first = self._graph()
         following = graph.get(step.id, {}).get("next")
         self.env.flush_all()
-        ids = self.env["sms.marketing.automation.enrollment"].search(
-            [("step_id", "=", step.id), ("state", "=", "active")]
+        now = fields.Datetime.now()
+        self.env.cr.execute(
+            SQL(
+                """
+                UPDATE sms_marketing_automation_enrollment
+                   SET step_id = %(next)s, step_at = %(now)s,
+                       due_at = CASE WHEN %(next)s IS NULL THEN NULL ELSE %(now)s END,
+                       state = CASE WHEN %(next)s IS NULL THEN 'done' ELSE state END,
+                       done_at = CASE WHEN %(next)s IS NULL THEN %(now)s END
+                 WHERE step_id = %(step)s AND state = 'active'
+                """,
+                next=following,
+                now=now,
+                step=step.id,
+            )
         )
-        if ids:
-            self._advance(ids.ids, step, following, outcome=None)
+        if self.env.cr.rowcount:
+            self.env["sms.marketing.automation.enrollment"].invalidate_model()
+            self.env.ref("sms_marketing.ir_cron_sms_marketing_automation")._trigger()
 
     # ------------------------------------------------------------------------------------
     # SQL pieces
@@ -564,6 +694,10 @@ class SmsMarketingAutomation(models.Model):
     def _run_batch(self, batch_size):
         """The work of one cron call; return ``(done, remaining)``."""
         now = fields.Datetime.now()
+        last_fold = _counts_folded.get(self.env.cr.dbname, 0)
+        if time.monotonic() - last_fold > FOLD_SECONDS:
+            _counts_folded[self.env.cr.dbname] = time.monotonic()
+            self._fold_step_counts()
         to_scan = self.search(self._scan_domain(now), limit=1)
         done = len(to_scan._scan()) if to_scan else 0
         running = self.search([("state", "=", "running")])
@@ -599,6 +733,21 @@ class SmsMarketingAutomation(models.Model):
         return done, remaining
 
     @api.model
+    def _fold_step_counts(self):
+        """Fold the steps' count deltas (one row per step, outcome and batch) into one row
+        per step and outcome. Rows another worker adds meanwhile stay for the next fold."""
+        self.env.cr.execute(
+            """
+            WITH gone AS (
+                DELETE FROM sms_marketing_automation_step_count
+             RETURNING step_id, outcome, count
+            )
+            INSERT INTO sms_marketing_automation_step_count (step_id, outcome, count)
+            SELECT step_id, outcome, sum(count) FROM gone GROUP BY step_id, outcome
+            """
+        )
+
+    @api.model
     def _scan_domain(self, now):
         """Running flows with a time-based trigger whose scan is due."""
         return [
@@ -611,19 +760,60 @@ class SmsMarketingAutomation(models.Model):
 
     def _advance_due(self, batch_size=BATCH_SIZE):
         """Claim up to ``batch_size`` due enrollments of the flows ``self`` and run their
-        steps. Each flow is claimed through its own range of the partial index
-        ``(automation_id, due_at) WHERE state = 'active'``, the budget shared fairly (a
-        flow with a backlog of millions does not hold the others up), then the rest of
-        the budget to whichever flow has more. ``FOR UPDATE SKIP LOCKED``: several workers
-        share the queue and never claim the same enrollment.
+        steps, then the steps they reach that are due at once (a branch, a tag, a send: not
+        a wait), in the same transaction: a contact entering a flow gets its first SMS in
+        the call that enrolled it. The moves are written at the end, one statement per
+        path taken: each enrollment row is written once per call, whatever the steps it
+        passed.
 
-        :return: the number of enrollments handled
+        :return: the number of enrollments claimed and handled
         """
         if not self:
             return 0
         self.env.flush_all()
-        cr = self.env.cr
         now = fields.Datetime.now()
+        claimed = self._claim(batch_size, now)
+        if not claimed:
+            return 0
+        gone = {row[0]: row[7] for row in claimed if row[7]}
+        if gone:
+            self._exit_gone(gone, now)
+        batch = _Moves(now)
+        work = {}
+        for row in claimed:
+            if row[0] not in gone:
+                batch.claim(row)
+                work.setdefault((row[3], row[1]), []).append(row[0])
+        Step = self.env["sms.marketing.automation.step"]
+        done = len(gone)
+        for hop in range(MAX_HOPS):
+            chained = {}
+            for (flow_id, step_id), ids in work.items():
+                step = Step.browse(step_id).exists() if step_id else Step
+                handled = self.browse(flow_id)._run_step(step, ids, batch)
+                if not hop:
+                    done += handled
+                for next_id, next_ids in batch.take_chained():
+                    chained.setdefault((flow_id, next_id), []).extend(next_ids)
+            if not chained:
+                break
+            work = chained
+        self._write_moves(batch)
+        self.env["sms.marketing.automation.enrollment"].invalidate_model()
+        return done
+
+    def _claim(self, batch_size, now):
+        """Lock up to ``batch_size`` due enrollments of the flows ``self``; one tuple per
+        enrollment: ``(id, step, partner, flow, test, history, step_at, gone)``, ``gone``
+        the reason it must end now (an archived contact; in marketing flows an opted-out
+        or blacklisted one).
+
+        Each flow is claimed through its own range of the partial index ``(automation_id,
+        due_at) WHERE state = 'active'``, the budget shared fairly (a flow with a backlog of
+        millions does not hold the others up), then the rest of the budget to whichever
+        flow has more. ``FOR UPDATE SKIP LOCKED``: several workers share the queue and never
+        claim the same enrollment."""
+        cr = self.env.cr
         claimed = []
         share = max(batch_size // len(self), 1)
         for fair in (True, False):
@@ -634,83 +824,77 @@ class SmsMarketingAutomation(models.Model):
                 cr.execute(
                     SQL(
                         """
-                        SELECT e.id, e.step_id, e.partner_id, e.automation_id
+                        SELECT e.id, e.step_id, e.partner_id, e.automation_id, e.is_test,
+                               e.history, e.step_at,
+                               CASE WHEN NOT p.active THEN 'contact_removed'
+                                    WHEN %(marketing)s AND p.sms_consent_state = 'opted_out'
+                                    THEN 'opted_out'
+                                    WHEN %(marketing)s AND EXISTS (
+                                         SELECT 1 FROM phone_blacklist bl
+                                          WHERE bl.number = p.sms_e164 AND bl.active)
+                                    THEN 'blacklisted' END
                           FROM sms_marketing_automation_enrollment e
-                         WHERE e.automation_id = %s AND e.state = 'active' AND e.due_at <= %s
-                           AND e.id <> ALL(%s)
+                          JOIN res_partner p ON p.id = e.partner_id
+                         WHERE e.automation_id = %(flow)s AND e.state = 'active'
+                           AND e.due_at <= %(now)s AND NOT e.id = ANY(%(skip)s::int[])
                       ORDER BY e.due_at
-                         LIMIT %s
-                           FOR UPDATE SKIP LOCKED
+                         LIMIT %(limit)s
+                           FOR UPDATE OF e SKIP LOCKED
                         """,
-                        flow.id,
-                        now,
-                        [row[0] for row in claimed if row[3] == flow.id] if not fair else [],
-                        min(share, budget) if fair else budget,
+                        marketing=flow.message_class == "marketing",
+                        flow=flow.id,
+                        now=now,
+                        skip=_int_array(row[0] for row in claimed if row[3] == flow.id)
+                        if not fair
+                        else "{}",
+                        limit=min(share, budget) if fair else budget,
                     )
                 )
                 claimed.extend(cr.fetchall())
             if len(claimed) >= batch_size or len(self) == 1:
                 break
-        if not claimed:
-            return 0
-        exited = self._exit_unreachable([row[0] for row in claimed], now)
-        by_step = {}
-        for enrollment_id, step_id, partner_id, flow_id in claimed:
-            if enrollment_id not in exited:
-                by_step.setdefault((flow_id, step_id), []).append((enrollment_id, partner_id))
-        Step = self.env["sms.marketing.automation.step"]
-        done = len(exited)
-        for (flow_id, step_id), rows in by_step.items():
-            flow = self.browse(flow_id)
-            step = Step.browse(step_id).exists() if step_id else Step
-            done += flow._run_step(step, rows, now)
-        self.env["sms.marketing.automation.enrollment"].invalidate_model()
-        return done
+        return claimed
 
     @api.model
-    def _exit_unreachable(self, enrollment_ids, now):
-        """Enrollments whose contact is gone (archived) or, in marketing flows, opted out
-        or blacklisted, end now. Return their ids."""
+    def _exit_gone(self, reasons, now):
+        """End the enrollments of ``reasons`` (``{id: exit reason}``) now."""
         self.env.cr.execute(
             SQL(
                 """
                 UPDATE sms_marketing_automation_enrollment e
-                   SET state = 'exited', done_at = %(now)s, due_at = NULL,
-                       exit_reason = CASE
-                           WHEN NOT p.active THEN 'contact_removed'
-                           WHEN p.sms_consent_state = 'opted_out' THEN 'opted_out'
-                           ELSE 'blacklisted' END
-                  FROM res_partner p, sms_marketing_automation a
-                 WHERE e.id = ANY(%(ids)s) AND p.id = e.partner_id AND a.id = e.automation_id
-                   AND (NOT p.active OR (a.message_class = 'marketing' AND (
-                            p.sms_consent_state = 'opted_out'
-                         OR EXISTS (SELECT 1 FROM phone_blacklist bl
-                                     WHERE bl.number = p.sms_e164 AND bl.active))))
-             RETURNING e.id
+                   SET state = 'exited', exit_reason = g.reason, done_at = %s, due_at = NULL
+                  FROM unnest(%s::int[], %s::varchar[]) AS g(id, reason)
+                 WHERE e.id = g.id
                 """,
-                ids=enrollment_ids,
-                now=now,
+                now,
+                _int_array(reasons),
+                list(reasons.values()),
             )
         )
-        return {row[0] for row in self.env.cr.fetchall()}
 
-    def _run_step(self, step, rows, now):
-        """Run ``step`` for its due enrollments ``rows`` (``(id, partner_id)``), then move
-        them on. One failing enrollment is set aside with its error, never the batch."""
+    def _run_step(self, step, ids, batch):
+        """Run ``step`` for its due enrollments ``ids`` (their moves go to ``batch``). One
+        failing enrollment is set aside with its error (and retried later), never the
+        batch.
+
+        :return: the number of enrollments handled
+        """
         self.ensure_one()
         try:
             with self.env.cr.savepoint():
-                self._run_step_batch(step, rows, now)
-            return len(rows)
+                moves = self._run_step_batch(step, ids, batch)
+            batch.apply(moves)
+            return len(ids)
         except (errors.SerializationFailure, errors.DeadlockDetected):
             raise
         except Exception:
             _logger.info("automation %s step %s: batch failed, isolating", self.id, step.id)
         done = 0
-        for row in rows:
+        for enrollment_id in ids:
             try:
                 with self.env.cr.savepoint():
-                    self._run_step_batch(step, [row], now)
+                    moves = self._run_step_batch(step, [enrollment_id], batch)
+                batch.apply(moves)
                 done += 1
             except (errors.SerializationFailure, errors.DeadlockDetected):
                 raise
@@ -719,156 +903,161 @@ class SmsMarketingAutomation(models.Model):
                     "automation %s step %s enrollment %s failed",
                     self.id,
                     step.id,
-                    row[0],
+                    enrollment_id,
                     exc_info=True,
                 )
+                batch.drop(enrollment_id)
                 self.env.cr.execute(
                     SQL(
                         """UPDATE sms_marketing_automation_enrollment
                               SET error = %s, due_at = %s::timestamp + interval %s
                             WHERE id = %s""",
                         str(exc)[:500],
-                        now,
+                        batch.now,
                         RETRY_DELAY,
-                        row[0],
+                        enrollment_id,
                     )
                 )
         return done
 
-    def _run_step_batch(self, step, rows, now):
+    def _run_step_batch(self, step, ids, batch):
+        """The work of ``step`` for the enrollments ``ids``; return their moves, as
+        ``[(ids, step, outcome, destination)]`` (see ``_Moves.apply``)."""
         graph, _first = self._graph()
-        ids = [row[0] for row in rows]
         if not step:  # the step was removed without moving them (or never existed)
-            self._advance(ids, None, None, outcome=None, now=now)
-            return
+            return [(ids, step, None, ("done", None))]
         links = graph.get(step.id) or {"next": None}
-        cr = self.env.cr
-        cr.execute(
-            SQL(
-                "SELECT enrollment_id FROM sms_marketing_automation_passage"
-                " WHERE step_id = %s AND enrollment_id = ANY(%s)",
-                step.id,
-                ids,
-            )
-        )
-        already = {row[0] for row in cr.fetchall()}
-        todo = [row for row in rows if row[0] not in already]
+        moves = []
+        already = [i for i in ids if batch.passed(i, step.id)]
+        todo = [i for i in ids if not batch.passed(i, step.id)]
         if already:
             # moved after a step they already passed (an edit): never done twice
-            self._advance(list(already), step, links["next"], outcome="skipped", now=now)
+            moves.append((already, step, "skipped", self._destination(links["next"])))
         if not todo:
-            return
-        todo_ids = [row[0] for row in todo]
+            return moves
         kind = step.step_type
         if kind == "exit":
-            self._advance(todo_ids, step, None, outcome="passed", now=now, exit_step=True)
-            return
+            return [*moves, (todo, step, "passed", ("exited", step.id))]
         if kind == "branch":
-            self._run_branch(step, todo_ids, links, now)
-            return
+            return moves + self._run_branch(step, todo, links, batch)
+        rows = [(i, batch.partner(i)) for i in todo]
         if kind == "send":
             # one SMS per contact and step per call: a second enrollment of the contact at
             # this step (re-entry every time) stays due for the next call
             seen, first = set(), []
-            for row in todo:
+            for row in rows:
                 if row[1] not in seen:
                     seen.add(row[1])
                     first.append(row)
-            todo, todo_ids = first, [row[0] for row in first]
-            self._step_send(step, todo, now)
+            rows = first
+            self._step_send(step, rows, {i for i, _p in rows if batch.is_test(i)})
         elif kind in ("tag_add", "tag_remove"):
-            self._step_tag(step, todo_ids)
+            self._step_tag(step, todo)
         elif kind == "activity":
-            self._step_activity(step, todo)
+            self._step_activity(step, rows)
         elif kind == "double_optin":
-            self._step_double_optin(todo)
-        self._advance(todo_ids, step, links["next"], outcome="passed", now=now)
+            self._step_double_optin(rows)
+        return [
+            *moves,
+            ([row[0] for row in rows], step, "passed", self._destination(links["next"])),
+        ]
 
-    def _advance(self, ids, step, following_id, outcome, now=None, exit_step=False):
-        """Move enrollments ``ids`` from ``step`` to ``following_id`` (None: the flow ends)
-        and record their passage of ``step`` (unless ``outcome`` is None), in one
-        statement."""
-        now = now or fields.Datetime.now()
-        following = self.env["sms.marketing.automation.step"].browse(following_id or [])
-        if exit_step:
-            state, reason = "exited", "exit_step"
-        else:
-            state, reason = ("active", None) if following else ("done", None)
-        if state != "active":
-            due = SQL("NULL::timestamp")
-        else:
-            due = self._due_sql(following, now, False)
-            test_due = self._due_sql(following, now, True)
-            if test_due != due:
-                due = SQL("CASE WHEN e.is_test THEN %s ELSE %s END", test_due, due)
-        update = SQL(
-            """
-            UPDATE sms_marketing_automation_enrollment e
-               SET step_id = %(next)s, due_at = %(due)s, step_at = %(now)s, state = %(state)s,
-                   exit_reason = %(reason)s, error = NULL,
-                   done_at = CASE WHEN %(state)s = 'active' THEN NULL ELSE %(now)s END
-              FROM res_partner p
-             WHERE p.id = e.partner_id AND e.id = ANY(%(ids)s)
-         RETURNING e.id
-            """,
-            next=following.id or (step.id if exit_step and step else None),
-            due=due,
-            state=state,
-            reason=reason,
-            now=now,
-            ids=list(ids),
-        )
-        if outcome and step:
-            update = SQL(
-                """
-                WITH moved AS (%(update)s)
-                INSERT INTO sms_marketing_automation_passage (enrollment_id, step_id, outcome, at)
-                SELECT id, %(step)s, %(outcome)s, %(now)s FROM moved
-                    ON CONFLICT (enrollment_id, step_id) DO NOTHING
-                """,
-                update=update,
-                step=step.id,
-                outcome=outcome,
-                now=now,
-            )
-        self.env.cr.execute(update)
+    def _destination(self, step_id):
+        """Where an enrollment goes next: ``("active", step id)`` or ``("done", None)``."""
+        return ("active", step_id) if step_id else ("done", None)
 
-    # ------------------------------------------------------------------------------------
-    # Steps
-    # ------------------------------------------------------------------------------------
-
-    def _run_branch(self, step, ids, links, now):
+    def _run_branch(self, step, ids, links, batch):
         """A branch takes its "yes" side as soon as its condition is met (on arrival, or
         when a click, reply, order or consent wakes it), its "no" side at its time-out
         (``window_hours`` after arrival; a minute in test runs). The others wait, due at
         their time-out."""
         yes = self._branch_yes(step, ids)
+        moves = []
         if yes:
-            self._advance(sorted(yes), step, links["yes"], outcome="yes", now=now)
-        rest = [i for i in ids if i not in yes]
-        if not rest:
-            return
-        self.env.cr.execute(
-            SQL(
-                """
-                UPDATE sms_marketing_automation_enrollment e
-                   SET due_at = COALESCE(e.step_at, e.entered_at) + CASE WHEN e.is_test
-                                THEN interval %(test)s ELSE make_interval(secs => %(secs)s) END
-                 WHERE e.id = ANY(%(ids)s)
-                   AND COALESCE(e.step_at, e.entered_at) + CASE WHEN e.is_test
-                       THEN interval %(test)s ELSE make_interval(secs => %(secs)s) END > %(now)s
-             RETURNING e.id
-                """,
-                test=TEST_WAIT,
-                secs=max(step.window_hours, 0) * 3600,
-                ids=rest,
-                now=now,
-            )
-        )
-        waiting = {row[0] for row in self.env.cr.fetchall()}
-        timed_out = [i for i in rest if i not in waiting]
+            moves.append((sorted(yes), step, "yes", self._destination(links["yes"])))
+        window = timedelta(hours=max(step.window_hours, 0))
+        test_window = timedelta(minutes=1)
+        waiting, timed_out = [], []
+        for enrollment_id in ids:
+            if enrollment_id in yes:
+                continue
+            arrived = batch.arrived_at(enrollment_id, step.id)
+            limit = test_window if batch.is_test(enrollment_id) else window
+            (waiting if arrived + limit > batch.now else timed_out).append(enrollment_id)
+        if waiting:
+            moves.append((waiting, step, None, ("waiting", step.id)))
         if timed_out:
-            self._advance(timed_out, step, links["no"], outcome="no", now=now)
+            moves.append((timed_out, step, "no", self._destination(links["no"])))
+        return moves
+
+    def _write_moves(self, batch):
+        """Write the moves of ``batch``: one UPDATE per path (destination and history
+        gained), the steps' counts in one INSERT."""
+        Step = self.env["sms.marketing.automation.step"]
+        cr = self.env.cr
+        now_text = fields.Datetime.to_string(batch.now)
+        for (state, step_id, entries, arrived), ids in batch.groups().items():
+            target = Step.browse(step_id)
+            history = SQL("e.history")
+            if entries:
+                history = SQL(
+                    "COALESCE(e.history, '[]'::jsonb) || %s::jsonb",
+                    json.dumps([[step, outcome, now_text] for step, outcome in entries]),
+                )
+            step_at = SQL("%s::timestamp", batch.now) if arrived else SQL("e.step_at")
+            reason = None
+            if state == "waiting":
+                # at a branch until its time-out
+                state, due = (
+                    "active",
+                    SQL(
+                        "COALESCE(%s, e.entered_at) + CASE WHEN e.is_test THEN interval %s"
+                        " ELSE make_interval(secs => %s) END",
+                        step_at,
+                        TEST_WAIT,
+                        max(target.window_hours, 0) * 3600,
+                    ),
+                )
+            elif state == "active":
+                due = self._due_sql(target, batch.now, False)
+                test_due = self._due_sql(target, batch.now, True)
+                if test_due != due:
+                    due = SQL("CASE WHEN e.is_test THEN %s ELSE %s END", test_due, due)
+            else:
+                due = SQL("NULL::timestamp")
+                reason = "exit_step" if state == "exited" else None
+            cr.execute(
+                SQL(
+                    """
+                    UPDATE sms_marketing_automation_enrollment e
+                       SET step_id = %(step)s, due_at = %(due)s, step_at = %(step_at)s,
+                           state = %(state)s, exit_reason = %(reason)s, error = NULL,
+                           history = %(history)s,
+                           done_at = CASE WHEN %(state)s = 'active' THEN NULL ELSE %(now)s END
+                      FROM res_partner p
+                     WHERE p.id = e.partner_id AND e.id = ANY(%(ids)s::int[])
+                    """,
+                    step=step_id,
+                    due=due,
+                    step_at=step_at,
+                    state=state,
+                    reason=reason,
+                    history=history,
+                    now=batch.now,
+                    ids=_int_array(ids),
+                )
+            )
+        counts = batch.counts()
+        if counts:
+            cr.execute(
+                SQL(
+                    "INSERT INTO sms_marketing_automation_step_count (step_id, outcome, count)"
+                    " SELECT * FROM unnest(%s::int[], %s::varchar[], %s::int[])",
+                    [key[0] for key in counts],
+                    [key[1] for key in counts],
+                    list(counts.values()),
+                )
+            )
 
     @api.model
     def _wake(self, partner_ids, conditions):
@@ -953,17 +1142,18 @@ class SmsMarketingAutomation(models.Model):
         self.env.cr.execute(
             SQL(
                 "SELECT e.id FROM sms_marketing_automation_enrollment e"
-                " WHERE e.id = ANY(%s) AND %s",
-                ids,
+                " WHERE e.id = ANY(%s::int[]) AND %s",
+                _int_array(ids),
                 condition,
             )
         )
         return {row[0] for row in self.env.cr.fetchall()}
 
-    def _step_send(self, step, rows, now):
-        """Queue the step's SMS for ``rows`` (one per contact) through the campaigns'
-        preparation: the same consent, exclusion, quiet-hour and frequency-cap rules, the
-        same queue, each trace linked to its enrollment."""
+    def _step_send(self, step, rows, test_ids=frozenset()):
+        """Queue the step's SMS for ``rows`` (``(enrollment id, partner id)``, one per
+        contact) through the campaigns' preparation: the same consent, exclusion,
+        quiet-hour and frequency-cap rules, the same queue, each trace linked to its
+        enrollment; those of ``test_ids`` are test SMS."""
         campaign = step.campaign_id
         if not campaign:
             step._sync_campaign()
@@ -974,16 +1164,9 @@ class SmsMarketingAutomation(models.Model):
         phase = {"prepare_phase": "test", "ab_test_percent": 100} if split else {}
         if (campaign.prepare_phase or False) != (phase.get("prepare_phase") or False):
             campaign.write(phase or {"prepare_phase": False})
-        self.env.cr.execute(
-            SQL(
-                "SELECT id, partner_id, is_test FROM sms_marketing_automation_enrollment"
-                " WHERE id = ANY(%s)",
-                [row[0] for row in rows],
-            )
-        )
         groups = {False: {}, True: {}}
-        for enrollment_id, partner_id, is_test in self.env.cr.fetchall():
-            groups[bool(is_test)][partner_id] = enrollment_id
+        for enrollment_id, partner_id in rows:
+            groups[enrollment_id in test_ids][partner_id] = enrollment_id
         for is_test, enrollment_of in groups.items():
             if enrollment_of:
                 classified = campaign._classify(sorted(enrollment_of))
@@ -994,19 +1177,19 @@ class SmsMarketingAutomation(models.Model):
             query = SQL(
                 """INSERT INTO res_partner_sms_marketing_tag_rel (partner_id, tag_id)
                    SELECT DISTINCT partner_id, %s FROM sms_marketing_automation_enrollment
-                    WHERE id = ANY(%s)
+                    WHERE id = ANY(%s::int[])
                    ON CONFLICT DO NOTHING""",
                 step.tag_id.id,
-                ids,
+                _int_array(ids),
             )
         else:
             query = SQL(
                 """DELETE FROM res_partner_sms_marketing_tag_rel
                     WHERE tag_id = %s AND partner_id IN (
                           SELECT partner_id FROM sms_marketing_automation_enrollment
-                           WHERE id = ANY(%s))""",
+                           WHERE id = ANY(%s::int[]))""",
                 step.tag_id.id,
-                ids,
+                _int_array(ids),
             )
         self.env.cr.execute(query)
         self.env["res.partner"].invalidate_model(["sms_tag_ids"])
