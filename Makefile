@@ -4,7 +4,7 @@ DEMO_DB ?= sms_marketing_demo
 PORT ?= 8069
 export DEMO_DB PORT
 
-.PHONY: help install db demo test test-pure test-quick bench-import bench-dispatch bench-campaign clean
+.PHONY: help install db demo test test-pure test-quick bench-import bench-dispatch bench-campaign bench-events bench-automation clean
 
 help:
 	@echo "make demo        install dependencies, create $(DEMO_DB) with demo data, serve http://localhost:$(PORT)"
@@ -14,6 +14,8 @@ help:
 	@echo "make bench-import  import benchmark (100,000 rows)"
 	@echo "make bench-dispatch  dispatch and webhook benchmark (100,000 traces; needs wrk)"
 	@echo "make bench-campaign  campaign benchmark (1,000,000 recipients; 100,000 beside mass_mailing_sms)"
+	@echo "make bench-events    integrator API benchmark (throughput, latency, races, fuzz)"
+	@echo "make bench-automation  automation benchmark (1,000,000 contacts, 10,000,000 in history)"
 
 install:
 	$(PYTHON) -m pip install -q -r requirements-dev.txt
@@ -46,3 +48,9 @@ bench-dispatch: db
 
 bench-campaign: db
 	$(PYTHON) bench/campaign.py
+
+bench-events: db
+	$(PYTHON) bench/events.py
+
+bench-automation: db
+	$(PYTHON) bench/automation.py

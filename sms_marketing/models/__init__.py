@@ -18,6 +18,7 @@ from . import (
     sms_marketing_gateway_event,
     sms_marketing_inbound,
     sms_marketing_locale,
+    sms_marketing_partner_activity,
     sms_marketing_segment,
     sms_marketing_shop,
     sms_marketing_tag,

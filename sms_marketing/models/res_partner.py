@@ -105,12 +105,13 @@ class ResPartner(models.Model):
     )
     sms_cart_at = fields.Datetime(string="Cart Abandoned On", readonly=True, copy=False)
     sms_last_order_at = fields.Datetime(
-        string="Last Order", readonly=True, copy=False, help="The contact's latest order event."
+        string="Last Order",
+        compute="_compute_sms_activity",
+        help="The contact's latest order event.",
     )
     sms_last_click_at = fields.Datetime(
         string="Last SMS Click",
-        readonly=True,
-        copy=False,
+        compute="_compute_sms_activity",
         help="The contact's latest human click on an SMS link.",
     )
 
@@ -119,13 +120,6 @@ class ResPartner(models.Model):
         self.env.cr.execute(
             "CREATE INDEX IF NOT EXISTS res_partner_sms_email_normalized_idx"
             " ON res_partner (email_normalized) WHERE email_normalized IS NOT NULL"
-        )
-        # dormant customers (flows, segments): when their last order or click was;
-        # GREATEST ignores a NULL click
-        self.env.cr.execute(
-            "CREATE INDEX IF NOT EXISTS res_partner_sms_last_activity_idx ON res_partner"
-            " (GREATEST(sms_last_order_at, sms_last_click_at))"
-            " WHERE sms_last_order_at IS NOT NULL"
         )
 
     @api.model
@@ -165,6 +159,18 @@ class ResPartner(models.Model):
             partners.sms_number_type = number_type
             partners.sms_number_country_id = country
             partners.sms_tz = tz
+
+    def _compute_sms_activity(self):
+        activities = (
+            self.env["sms.marketing.partner.activity"]
+            .sudo()
+            .search([("partner_id", "in", [pid for pid in self._ids if isinstance(pid, int)])])
+        )
+        by_partner = {activity.partner_id.id: activity for activity in activities}
+        for partner in self:
+            activity = by_partner.get(partner._origin.id)
+            partner.sms_last_order_at = activity.last_order_at if activity else False
+            partner.sms_last_click_at = activity.last_click_at if activity else False
 
     def _compute_sms_counts(self):
         ids = [pid for pid in self._ids if isinstance(pid, int)]

@@ -477,6 +477,11 @@ class SmsMarketingAutomation(models.Model):
     def _reach_goals(self, event_ids):
         """Active enrollments whose flow's goal is one of these events (after entering,
         not the event that enrolled them) reach it: their conversion, with its revenue."""
+        flows = self.sudo().search(
+            [("goal_event_type", "!=", False), ("state", "in", ("running", "paused"))]
+        )
+        if not flows:
+            return
         self.env.flush_all()
         self.env.cr.execute(
             SQL(
@@ -485,11 +490,12 @@ class SmsMarketingAutomation(models.Model):
                     SELECT DISTINCT ON (e.id) e.id, ev.id AS event_id, ev.occurred_at,
                            COALESCE(ev.revenue, 0) AS revenue
                       FROM sms_marketing_event ev
-                      JOIN sms_marketing_automation_enrollment e
-                        ON e.partner_id = ev.partner_id AND e.state = 'active'
                       JOIN sms_marketing_automation a
-                        ON a.id = e.automation_id AND a.goal_event_type = ev.type
+                        ON a.id = ANY(%(flows)s::int[]) AND a.goal_event_type = ev.type
                        AND a.company_id = ev.company_id
+                      JOIN sms_marketing_automation_enrollment e
+                        ON e.partner_id = ev.partner_id AND e.automation_id = a.id
+                       AND e.state = 'active'
                      WHERE ev.id = ANY(%(ids)s) AND ev.occurred_at >= e.entered_at
                        AND ev.id IS DISTINCT FROM e.trigger_event_id
                   ORDER BY e.id, ev.occurred_at, ev.id
@@ -505,6 +511,7 @@ class SmsMarketingAutomation(models.Model):
                  WHERE h.id = e.id AND e.id IN (SELECT id FROM locked) AND e.state = 'active'
                 """,
                 ids=list(event_ids),
+                flows=_int_array(flows.ids),
                 now=fields.Datetime.now(),
             )
         )
@@ -624,11 +631,13 @@ class SmsMarketingAutomation(models.Model):
             since = fields.Datetime.subtract(now, days=days)
             after = self.last_scan_at and fields.Datetime.subtract(self.last_scan_at, days=days)
             source = SQL(
-                """SELECT p.id, 'd' || to_char(p.sms_last_order_at, 'YYYYMMDDHH24MISS'), NULL::int
-                     FROM res_partner p
-                    WHERE p.sms_last_order_at IS NOT NULL
-                      AND GREATEST(p.sms_last_order_at, p.sms_last_click_at) < %(since)s
-                      AND GREATEST(p.sms_last_order_at, p.sms_last_click_at) >= %(after)s
+                """SELECT a.partner_id, 'd' || to_char(a.last_order_at, 'YYYYMMDDHH24MISS'),
+                          NULL::int
+                     FROM sms_marketing_partner_activity a
+                     JOIN res_partner p ON p.id = a.partner_id
+                    WHERE a.last_order_at IS NOT NULL
+                      AND GREATEST(a.last_order_at, a.last_click_at) < %(since)s
+                      AND GREATEST(a.last_order_at, a.last_click_at) >= %(after)s
                       AND p.active AND (p.company_id IS NULL OR p.company_id = %(company)s)""",
                 since=since,
                 after=after or datetime.min,
@@ -1068,6 +1077,20 @@ class SmsMarketingAutomation(models.Model):
         branch looks at the condition again at its time-out anyway."""
         if not partner_ids:
             return
+        # the branches that wait for such a condition: usually none, then nothing to read
+        branches = (
+            self.env["sms.marketing.automation.step"]
+            .sudo()
+            .search(
+                [
+                    ("step_type", "=", "branch"),
+                    ("condition", "in", list(conditions)),
+                    ("automation_id.state", "in", ("running", "paused")),
+                ]
+            )
+        )
+        if not branches:
+            return
         now = fields.Datetime.now()
         self.env.flush_all()
         self.env.cr.execute(
@@ -1075,10 +1098,10 @@ class SmsMarketingAutomation(models.Model):
                 """
                 WITH waiting AS (
                     SELECT e.id FROM sms_marketing_automation_enrollment e
-                      JOIN sms_marketing_automation_step s ON s.id = e.step_id
-                     WHERE s.step_type = 'branch' AND s.condition = ANY(%(conditions)s)
-                       AND e.partner_id = ANY(%(partners)s) AND e.state = 'active'
-                       AND e.due_at > %(now)s
+                     WHERE e.partner_id = ANY(%(partners)s::int[])
+                       AND e.automation_id = ANY(%(flows)s::int[])
+                       AND e.step_id = ANY(%(steps)s::int[])
+                       AND e.state = 'active' AND e.due_at > %(now)s
                   ORDER BY e.id
                        FOR UPDATE OF e SKIP LOCKED
                 )
@@ -1086,8 +1109,9 @@ class SmsMarketingAutomation(models.Model):
                   FROM waiting WHERE e.id = waiting.id
                 """,
                 now=now,
-                conditions=list(conditions),
-                partners=list(partner_ids),
+                partners=_int_array(partner_ids),
+                flows=_int_array(set(branches.automation_id.ids)),
+                steps=_int_array(branches.ids),
             )
         )
         if self.env.cr.rowcount:

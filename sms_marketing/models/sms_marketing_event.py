@@ -857,24 +857,18 @@ class SmsMarketingEvent(models.Model):
                 ids=list(event_ids),
             )
         )
-        # the contacts' last order (dormant flows and segments read it); their rows are
-        # locked above, in the one order every writer uses
+        self.env["res.partner"].invalidate_model(["sms_cart_url", "sms_cart_at"])
+        # the contacts' last order (dormant flows and behaviour segments read it)
         self.env.cr.execute(
             SQL(
-                """
-                UPDATE res_partner p SET sms_last_order_at = o.occurred_at
-                  FROM (SELECT partner_id, max(occurred_at) AS occurred_at
-                          FROM sms_marketing_event
-                         WHERE id = ANY(%s) AND partner_id IS NOT NULL AND type = 'order'
-                      GROUP BY partner_id) o
-                 WHERE p.id = o.partner_id
-                   AND (p.sms_last_order_at IS NULL OR p.sms_last_order_at < o.occurred_at)
-                """,
+                """SELECT partner_id, max(occurred_at) FROM sms_marketing_event
+                    WHERE id = ANY(%s) AND partner_id IS NOT NULL AND type = 'order'
+                 GROUP BY partner_id""",
                 list(event_ids),
             )
         )
-        self.env["res.partner"].invalidate_model(
-            ["sms_cart_url", "sms_cart_at", "sms_last_order_at"]
+        self.env["sms.marketing.partner.activity"]._record(
+            "last_order_at", dict(self.env.cr.fetchall())
         )
 
     def _cron_purge_payloads(self):

@@ -237,14 +237,9 @@ class SmsMarketingTrace(models.Model):
         )
         self.invalidate_recordset(["clicked_at", "last_clicked_at"])
         if self.partner_id:
-            self.env.cr.execute(
-                SQL(
-                    "UPDATE res_partner SET sms_last_click_at = %s WHERE id = %s",
-                    fields.Datetime.now(),
-                    self.partner_id.id,
-                )
+            self.env["sms.marketing.partner.activity"]._record(
+                "last_click_at", {self.partner_id.id: fields.Datetime.now()}
             )
-            self.partner_id.invalidate_recordset(["sms_last_click_at"])
         if self.automation_enrollment_id:
             self.env["sms.marketing.automation"]._wake(self.partner_id.ids, ["clicked"])
 

@@ -104,7 +104,7 @@ class AutomationCommon(SmsMarketingDispatchCommon):
                 ("create_date", "scheduled_at", "sent_at", "clicked_at", "last_clicked_at"),
             ),
             ("sms_marketing_event", ("occurred_at",)),
-            ("res_partner", ("sms_last_order_at", "sms_last_click_at")),
+            ("sms_marketing_partner_activity", ("last_order_at", "last_click_at")),
             ("sms_marketing_automation", ("last_scan_at",)),
         ):
             cr.execute(

@@ -78,3 +78,19 @@ class TestSettings(SmsMarketingCommon):
                     "optout_footer": "STOP to end",
                 }
             )
+
+    def test_admin_tunes_the_automation_scheduled_action_from_settings(self):
+        cron = self.env.ref("sms_marketing.ir_cron_sms_marketing_automation")
+        settings = Form(self.env["res.config.settings"])
+        self.assertTrue(settings.sms_automation_cron_active)
+        self.assertEqual(settings.sms_automation_cron_minutes, 5)
+        settings.sms_automation_cron_minutes = 2
+        settings.save().execute()
+        self.assertEqual(
+            (cron.interval_number, cron.interval_type, cron.active), (2, "minutes", True)
+        )
+        action = self.env["res.config.settings"].action_sms_marketing_crons()
+        crons = self.env["ir.cron"].with_context(active_test=False).search(action["domain"])
+        self.assertIn(cron, crons)
+        self.assertIn(self.env.ref("sms_marketing.ir_cron_sms_marketing_dispatch"), crons)
+        self.assertNotIn(self.env.ref("base.autovacuum_job"), crons)
