@@ -62,13 +62,14 @@ class ResConfigSettings(models.TransientModel):
         return values
 
     def set_values(self):
-        super().set_values()
+        res = super().set_values()
         cron, current = self._sms_automation_cron()
         wanted = (self.sms_automation_cron_active, max(self.sms_automation_cron_minutes, 1))
         if cron and wanted != current and self.env.user.has_group("base.group_system"):
             cron.write(
                 {"active": wanted[0], "interval_number": wanted[1], "interval_type": "minutes"}
             )
+        return res
 
     def action_sms_marketing_crons(self):
         """Every scheduled action of SMS Marketing (administrators)."""

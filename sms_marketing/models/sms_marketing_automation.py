@@ -113,9 +113,7 @@ class SmsMarketingAutomation(models.Model):
     gateway_id = fields.Many2one(
         "sms.marketing.gateway", help="Leave empty to route like campaigns of the same class."
     )
-    coupon_code = fields.Char(
-        string="Coupon Code", help="The code the flow's messages give with {{ coupon }}."
-    )
+    coupon_code = fields.Char(help="The code the flow's messages give with {{ coupon }}.")
     # trigger
     trigger = fields.Selection(TRIGGERS, required=True, default="event", tracking=True)
     trigger_event_type = fields.Selection(EVENT_TYPE_SELECTION, default="order")

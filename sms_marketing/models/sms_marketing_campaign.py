@@ -124,9 +124,7 @@ class SmsMarketingCampaign(models.Model):
     user_id = fields.Many2one(
         "res.users", string="Responsible", default=lambda self: self.env.user, tracking=True
     )
-    coupon_code = fields.Char(
-        string="Coupon Code", help="The code the message gives with {{ coupon }}."
-    )
+    coupon_code = fields.Char(help="The code the message gives with {{ coupon }}.")
     automation_step_id = fields.Many2one(
         "sms.marketing.automation.step",
         string="Flow Step",

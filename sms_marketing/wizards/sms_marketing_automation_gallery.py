@@ -30,19 +30,18 @@ class SmsMarketingAutomationGallery(models.TransientModel):
 
     def _spec(self, template):
         """The flow ``template`` as values and steps, in the user's language."""
-        _ = self.env._
         specs = {
             "welcome": {
-                "name": _("Welcome"),
-                "description": _(
+                "name": self.env._("Welcome"),
+                "description": self.env._(
                     "When a contact gives consent: a welcome SMS at once, with your coupon."
                 ),
                 "values": {"trigger": "consent", "reentry": "once", "coupon_code": "WELCOME10"},
                 "steps": [
                     {
                         "step_type": "send",
-                        "name": _("Welcome SMS"),
-                        "body": _(
+                        "name": self.env._("Welcome SMS"),
+                        "body": self.env._(
                             "Welcome to {{ company }}, {{ first_name }}! Enjoy 10% off your "
                             "first order with code {{ coupon }}."
                         ),
@@ -50,8 +49,8 @@ class SmsMarketingAutomationGallery(models.TransientModel):
                 ],
             },
             "birthday": {
-                "name": _("Birthday greeting"),
-                "description": _(
+                "name": self.env._("Birthday greeting"),
+                "description": self.env._(
                     "On each contact's birthday (their time zone; Feb 29 on Feb 28 in other "
                     "years), at 10:00: a greeting with a coupon."
                 ),
@@ -59,14 +58,14 @@ class SmsMarketingAutomationGallery(models.TransientModel):
                 "steps": [
                     {
                         "step_type": "wait",
-                        "name": _("Wait until 10:00"),
+                        "name": self.env._("Wait until 10:00"),
                         "wait_mode": "time_of_day",
                         "wait_hour": 10.0,
                     },
                     {
                         "step_type": "send",
-                        "name": _("Birthday SMS"),
-                        "body": _(
+                        "name": self.env._("Birthday SMS"),
+                        "body": self.env._(
                             "Happy birthday {{ first_name }}! A gift from {{ company }}: 20% "
                             "off this week with code {{ coupon }}."
                         ),
@@ -74,8 +73,8 @@ class SmsMarketingAutomationGallery(models.TransientModel):
                 ],
             },
             "order_followup": {
-                "name": _("Order follow-up and review request"),
-                "description": _(
+                "name": self.env._("Order follow-up and review request"),
+                "description": self.env._(
                     "After every order: a thank-you the next day at 10:00, then a review "
                     "request three days later."
                 ),
@@ -83,28 +82,28 @@ class SmsMarketingAutomationGallery(models.TransientModel):
                 "steps": [
                     {
                         "step_type": "wait",
-                        "name": _("Next day 10:00"),
+                        "name": self.env._("Next day 10:00"),
                         "wait_mode": "time_of_day",
                         "wait_hour": 10.0,
                     },
                     {
                         "step_type": "send",
-                        "name": _("Thank you"),
-                        "body": _(
+                        "name": self.env._("Thank you"),
+                        "body": self.env._(
                             "Thank you for your order, {{ first_name }}! We are preparing it "
                             "with care."
                         ),
                     },
                     {
                         "step_type": "wait",
-                        "name": _("Wait 3 days"),
+                        "name": self.env._("Wait 3 days"),
                         "wait_amount": 3,
                         "wait_unit": "days",
                     },
                     {
                         "step_type": "send",
-                        "name": _("Review request"),
-                        "body": _(
+                        "name": self.env._("Review request"),
+                        "body": self.env._(
                             "How do you like your order, {{ first_name }}? Reply with a "
                             "score from 1 to 5, it helps us a lot."
                         ),
@@ -112,8 +111,8 @@ class SmsMarketingAutomationGallery(models.TransientModel):
                 ],
             },
             "cart_recovery": {
-                "name": _("Abandoned-cart recovery"),
-                "description": _(
+                "name": self.env._("Abandoned-cart recovery"),
+                "description": self.env._(
                     "An hour after a cart is abandoned: a link back to it; a day later, a "
                     "reminder to those who did not click. Ends when the order is placed."
                 ),
@@ -127,29 +126,29 @@ class SmsMarketingAutomationGallery(models.TransientModel):
                 "steps": [
                     {
                         "step_type": "wait",
-                        "name": _("Wait 1 hour"),
+                        "name": self.env._("Wait 1 hour"),
                         "wait_amount": 1,
                         "wait_unit": "hours",
                     },
                     {
                         "step_type": "send",
-                        "name": _("Cart reminder"),
-                        "body": _(
+                        "name": self.env._("Cart reminder"),
+                        "body": self.env._(
                             "{{ first_name }}, your cart at {{ company }} is waiting: "
                             "{{ cart_url }}"
                         ),
                     },
                     {
                         "step_type": "branch",
-                        "name": _("Clicked within a day?"),
+                        "name": self.env._("Clicked within a day?"),
                         "condition": "clicked",
                         "window_hours": 24.0,
                         "children": [
                             {
                                 "branch": "no",
                                 "step_type": "send",
-                                "name": _("Last reminder"),
-                                "body": _(
+                                "name": self.env._("Last reminder"),
+                                "body": self.env._(
                                     "Last call {{ first_name }}: the items in your cart may sell "
                                     "out soon. {{ cart_url }}"
                                 ),
@@ -159,8 +158,8 @@ class SmsMarketingAutomationGallery(models.TransientModel):
                 ],
             },
             "winback": {
-                "name": _("Win-back of dormant customers"),
-                "description": _(
+                "name": self.env._("Win-back of dormant customers"),
+                "description": self.env._(
                     "Customers without an order or a click for 90 days: an offer, and a "
                     "better one three days later to those who did not click."
                 ),
@@ -175,23 +174,23 @@ class SmsMarketingAutomationGallery(models.TransientModel):
                 "steps": [
                     {
                         "step_type": "send",
-                        "name": _("We miss you"),
-                        "body": _(
+                        "name": self.env._("We miss you"),
+                        "body": self.env._(
                             "We miss you, {{ first_name }}! 15% off your next order at "
                             "{{ company }} with code {{ coupon }}."
                         ),
                     },
                     {
                         "step_type": "branch",
-                        "name": _("Clicked within 3 days?"),
+                        "name": self.env._("Clicked within 3 days?"),
                         "condition": "clicked",
                         "window_hours": 72.0,
                         "children": [
                             {
                                 "branch": "no",
                                 "step_type": "send",
-                                "name": _("Second offer"),
-                                "body": _(
+                                "name": self.env._("Second offer"),
+                                "body": self.env._(
                                     "{{ first_name }}, one more chance: code {{ coupon }} "
                                     "ends this week."
                                 ),
@@ -201,30 +200,30 @@ class SmsMarketingAutomationGallery(models.TransientModel):
                 ],
             },
             "double_optin": {
-                "name": _("Double opt-in confirmation"),
-                "description": _(
+                "name": self.env._("Double opt-in confirmation"),
+                "description": self.env._(
                     "New contacts are asked to confirm by replying Y; those who confirm "
                     "within two days get a welcome, the others leave the flow."
                 ),
                 "values": {"trigger": "contact_created", "reentry": "once"},
                 "steps": [
-                    {"step_type": "double_optin", "name": _("Ask to confirm")},
+                    {"step_type": "double_optin", "name": self.env._("Ask to confirm")},
                     {
                         "step_type": "branch",
-                        "name": _("Confirmed within 2 days?"),
+                        "name": self.env._("Confirmed within 2 days?"),
                         "condition": "opted_in",
                         "window_hours": 48.0,
                         "children": [
                             {
                                 "branch": "yes",
                                 "step_type": "send",
-                                "name": _("Welcome SMS"),
-                                "body": _(
+                                "name": self.env._("Welcome SMS"),
+                                "body": self.env._(
                                     "Thanks {{ first_name }}, you are subscribed to "
                                     "{{ company }} news and offers."
                                 ),
                             },
-                            {"branch": "no", "step_type": "exit", "name": _("Exit")},
+                            {"branch": "no", "step_type": "exit", "name": self.env._("Exit")},
                         ],
                     },
                 ],
