@@ -232,16 +232,16 @@ class SmsMarketingAutomationGallery(models.TransientModel):
         return specs.get(template)
 
     def action_install(self):
-        """Create the flow (a draft, to review and start)."""
+        """Create the flow (a draft, to review and start) and open it through the flows'
+        own action, as the main screen: the dialog leaves no trace in the breadcrumb (a
+        page reloaded there would look for the wizard's record among the flows)."""
         self.ensure_one()
         flow = self._install(self.template)
-        return {
-            "type": "ir.actions.act_window",
-            "res_model": "sms.marketing.automation",
-            "res_id": flow.id,
-            "view_mode": "form",
-            "target": "current",
-        }
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "sms_marketing.sms_marketing_automation_action"
+        )
+        action.update(res_id=flow.id, views=[(False, "form")], view_mode="form", target="main")
+        return action
 
     def _install(self, template):
         spec = self._spec(template)
