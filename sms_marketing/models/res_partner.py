@@ -386,6 +386,21 @@ class ResPartner(models.Model):
             self.env["sms.marketing.automation"]._on_unreachable(self, "contact_removed")
         return res
 
+    @api.ondelete(at_uninstall=False)
+    def _unlink_sms_marketing_enrollments(self):
+        """Deleted contacts leave their flows (the enrollments go with them): the flows'
+        figures count them as exited, so "in progress" stays true."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                """SELECT automation_id, is_test, 'exited', 'contact_removed', 0
+                     FROM sms_marketing_automation_enrollment
+                    WHERE partner_id = ANY(%s) AND state = 'active'""",
+                self.ids,
+            )
+        )
+        self.env["sms.marketing.automation.count"].sudo()._add(self.env.cr.fetchall())
+
     @api.model
     def _sms_check_consent_vals(self, *vals_list):
         if any(_CONSENT_FIELDS & vals.keys() for vals in vals_list):

@@ -169,8 +169,8 @@ class SmsMarketingAutomation(models.Model):
     kpi_revenue = fields.Monetary(
         string="Revenue", compute="_compute_kpis", currency_field="company_currency_id"
     )
-    kpi_sent = fields.Integer(string="SMS Sent", compute="_compute_kpis")
-    kpi_cost = fields.Float(string="Cost", compute="_compute_kpis", digits=(12, 2))
+    kpi_sent = fields.Integer(string="SMS Sent", compute="_compute_kpi_sends")
+    kpi_cost = fields.Float(string="Cost", compute="_compute_kpi_sends", digits=(12, 2))
     company_currency_id = fields.Many2one(related="company_id.currency_id")
 
     @api.constrains("trigger", "trigger_date_field_id", "trigger_segment_id", "trigger_keyword")
@@ -213,29 +213,60 @@ class SmsMarketingAutomation(models.Model):
             )
 
     def _compute_kpis(self):
+        """The flow's figures, from its counts (see ``sms.marketing.automation.count``)."""
         flows = self.filtered("id")
         (self - flows).update(
-            dict.fromkeys([name for name in self._fields if name.startswith("kpi_")], 0)
+            dict.fromkeys(
+                [
+                    name
+                    for name, field in self._fields.items()
+                    if name.startswith("kpi_") and field.compute == "_compute_kpis"
+                ],
+                0,
+            )
         )
         if not flows:
             return
         self.env.flush_all()
+        # the flow's figures as counted when enrollments moved (see .count), not a scan of
+        # its history
         self.env.cr.execute(
             """
-            SELECT automation_id, count(*) FILTER (WHERE NOT is_test),
-                   count(*) FILTER (WHERE state = 'active' AND NOT is_test),
-                   count(*) FILTER (WHERE state = 'done' AND NOT is_test),
-                   count(*) FILTER (WHERE state = 'goal' AND NOT is_test),
-                   count(*) FILTER (WHERE state = 'exited' AND NOT is_test),
-                   count(*) FILTER (WHERE exit_reason = 'opted_out' AND NOT is_test),
-                   COALESCE(sum(goal_revenue) FILTER (WHERE NOT is_test), 0)
-              FROM sms_marketing_automation_enrollment
+            SELECT automation_id, figure, sum(count), sum(amount)
+              FROM sms_marketing_automation_count
              WHERE automation_id = ANY(%s)
-          GROUP BY automation_id
+          GROUP BY automation_id, figure
             """,
             [flows.ids],
         )
-        counts = {row[0]: row[1:] for row in self.env.cr.fetchall()}
+        figures = {}
+        for flow_id, figure, count, amount in self.env.cr.fetchall():
+            figures[(flow_id, figure)] = (count, amount or 0.0)
+        for flow in flows:
+            enrolled, done, goal, exited, optouts = (
+                figures.get((flow.id, figure), (0, 0))[0]
+                for figure in ("enrolled", "done", "goal", "exited", "opted_out")
+            )
+            flow.update(
+                {
+                    "kpi_enrolled": enrolled,
+                    "kpi_active": max(enrolled - done - goal - exited, 0),
+                    "kpi_done": done,
+                    "kpi_goal": goal,
+                    "kpi_exited": exited,
+                    "kpi_optouts": optouts,
+                    "kpi_conversion_rate": 100.0 * goal / enrolled if enrolled else 0.0,
+                    "kpi_revenue": figures.get((flow.id, "goal"), (0, 0.0))[1],
+                }
+            )
+
+    def _compute_kpi_sends(self):
+        """SMS sent by the flow's steps and their cost (tests aside)."""
+        flows = self.filtered("id")
+        (self - flows).update({"kpi_sent": 0, "kpi_cost": 0.0})
+        if not flows:
+            return
+        self.env.flush_all()
         self.env.cr.execute(
             """
             SELECT s.automation_id,
@@ -251,24 +282,8 @@ class SmsMarketingAutomation(models.Model):
         )
         sends = {row[0]: row[1:] for row in self.env.cr.fetchall()}
         for flow in flows:
-            enrolled, active, done, goal, exited, optouts, revenue = counts.get(
-                flow.id, (0, 0, 0, 0, 0, 0, 0.0)
-            )
             sent, cost = sends.get(flow.id, (0, 0.0))
-            flow.update(
-                {
-                    "kpi_enrolled": enrolled,
-                    "kpi_active": active,
-                    "kpi_done": done,
-                    "kpi_goal": goal,
-                    "kpi_exited": exited,
-                    "kpi_optouts": optouts,
-                    "kpi_conversion_rate": 100.0 * goal / enrolled if enrolled else 0.0,
-                    "kpi_revenue": revenue,
-                    "kpi_sent": sent,
-                    "kpi_cost": cost,
-                }
-            )
+            flow.update({"kpi_sent": sent, "kpi_cost": cost})
 
     # ------------------------------------------------------------------------------------
     # Actions
@@ -290,15 +305,21 @@ class SmsMarketingAutomation(models.Model):
         """Stop for good: every enrollment in progress exits."""
         self.write({"state": "stopped"})
         self.env.flush_all()
+        Count = self.env["sms.marketing.automation.count"]
         self.env.cr.execute(
-            """
-            UPDATE sms_marketing_automation_enrollment
-               SET state = 'exited', exit_reason = 'flow_stopped', due_at = NULL,
-                   done_at = now() AT TIME ZONE 'utc'
-             WHERE automation_id = ANY(%s) AND state = 'active'
-            """,
-            [self.ids],
+            SQL(
+                """
+                UPDATE sms_marketing_automation_enrollment e
+                   SET state = 'exited', exit_reason = 'flow_stopped', due_at = NULL,
+                       done_at = now() AT TIME ZONE 'utc'
+                 WHERE automation_id = ANY(%s) AND state = 'active'
+                %s
+                """,
+                self.ids,
+                Count._returning(),
+            )
         )
+        Count._add(self.env.cr.fetchall())
         self.env["sms.marketing.automation.enrollment"].invalidate_model()
 
     def action_test(self):
@@ -913,13 +934,17 @@ class SmsMarketingAutomationEnrollment(models.Model):
         """Take the contacts out of their flow (users who may edit the flow)."""
         self.automation_id.check_access("write")
         # sudo: enrollments are written by the engine only; this is its one manual move
-        self.sudo().filtered(lambda e: e.state == "active").write(
+        leaving = self.sudo().filtered(lambda e: e.state == "active")
+        leaving.write(
             {
                 "state": "exited",
                 "exit_reason": "manual",
                 "done_at": fields.Datetime.now(),
                 "due_at": False,
             }
+        )
+        self.env["sms.marketing.automation.count"].sudo()._add(
+            (e.automation_id.id, e.is_test, "exited", "manual", 0.0) for e in leaving
         )
 
 
@@ -938,6 +963,83 @@ class SmsMarketingAutomationStepCount(models.Model):
     )
     outcome = fields.Selection(PASS_OUTCOMES, required=True)
     count = fields.Integer(required=True)
+
+
+class SmsMarketingAutomationCount(models.Model):
+    """A flow's results as deltas: contacts enrolled, completed, at their goal (with its
+    revenue), exited and opted out, one row per flow, figure and batch, summed when read
+    and folded together from time to time (``_cron_run``). Written by every statement
+    that moves enrollments into those states, so the flow's form costs the same with
+    millions of enrollments in its history. Test runs are not counted."""
+
+    _name = "sms.marketing.automation.count"
+    _description = "SMS Automation Count"
+    _log_access = False
+
+    automation_id = fields.Many2one(
+        "sms.marketing.automation", required=True, ondelete="cascade", index=True
+    )
+    figure = fields.Selection(
+        [
+            ("enrolled", "Enrolled"),
+            ("done", "Completed"),
+            ("goal", "Goal Reached"),
+            ("exited", "Exited"),
+            ("opted_out", "Opted Out"),
+        ],
+        required=True,
+    )
+    count = fields.Integer(required=True)
+    amount = fields.Float(digits=(16, 2))
+
+    def init(self):
+        # a database whose flows ran before these counts existed: count them once
+        self.env.cr.execute(
+            """
+            INSERT INTO sms_marketing_automation_count (automation_id, figure, count, amount)
+            SELECT automation_id, f.figure, count(*), COALESCE(sum(f.amount), 0)
+              FROM sms_marketing_automation_enrollment e,
+                   LATERAL (VALUES ('enrolled', 0::numeric),
+                                   (CASE WHEN e.state IN ('done', 'goal', 'exited')
+                                         THEN e.state END, e.goal_revenue),
+                                   (CASE WHEN e.exit_reason = 'opted_out'
+                                         THEN 'opted_out' END, 0)) AS f(figure, amount)
+             WHERE NOT e.is_test AND f.figure IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM sms_marketing_automation_count)
+          GROUP BY automation_id, f.figure
+            """
+        )
+
+    @api.model
+    def _add(self, rows):
+        """Count ``rows``: ``(flow id, is test, state, exit reason, revenue)`` of
+        enrollments that just reached ``state`` (``enrolled`` for new ones)."""
+        totals = {}
+        for flow_id, is_test, state, reason, revenue in rows:
+            if is_test:
+                continue
+            figures = [state] + (["opted_out"] if reason == "opted_out" else [])
+            for figure in figures:
+                count, amount = totals.get((flow_id, figure), (0, 0.0))
+                totals[(flow_id, figure)] = (count + 1, amount + (revenue or 0.0))
+        if not totals:
+            return
+        keys = list(totals)
+        self.env.cr.execute(
+            SQL(
+                """INSERT INTO sms_marketing_automation_count (automation_id, figure, count, amount)
+                   SELECT * FROM unnest(%s::int[], %s::varchar[], %s::int[], %s::numeric[])""",
+                [key[0] for key in keys],
+                [key[1] for key in keys],
+                [totals[key][0] for key in keys],
+                [totals[key][1] for key in keys],
+            )
+        )
+
+    @api.model
+    def _returning(self):
+        """The ``RETURNING`` clause that gives ``_add`` its rows (alias ``e``)."""
+        return SQL("RETURNING e.automation_id, e.is_test, e.state, e.exit_reason, e.goal_revenue")
 
 
 class SmsMarketingAutomationMember(models.Model):

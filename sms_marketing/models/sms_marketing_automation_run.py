@@ -202,17 +202,22 @@ class SmsMarketingAutomation(models.Model):
         self.env.cr.execute(
             SQL(
                 """
-                UPDATE sms_marketing_automation_enrollment
+                UPDATE sms_marketing_automation_enrollment e
                    SET step_id = %(next)s, step_at = %(now)s,
                        due_at = CASE WHEN %(next)s IS NULL THEN NULL ELSE %(now)s END,
                        state = CASE WHEN %(next)s IS NULL THEN 'done' ELSE state END,
                        done_at = CASE WHEN %(next)s IS NULL THEN %(now)s END
-                 WHERE step_id = %(step)s AND state = 'active'
+                 WHERE e.step_id = %(step)s AND e.state = 'active'
+                %(returning)s
                 """,
                 next=following,
                 now=now,
                 step=step.id,
+                returning=self.env["sms.marketing.automation.count"]._returning(),
             )
+        )
+        self.env["sms.marketing.automation.count"]._add(
+            row for row in self.env.cr.fetchall() if row[2] == "done"
         )
         if self.env.cr.rowcount:
             self.env["sms.marketing.automation.enrollment"].invalidate_model()
@@ -405,6 +410,10 @@ class SmsMarketingAutomation(models.Model):
             )
         )
         ids = [row[0] for row in self.env.cr.fetchall()]
+        if ids and not test:
+            self.env["sms.marketing.automation.count"]._add(
+                (self.id, False, "enrolled", None, 0.0) for _id in ids
+            )
         if ids:
             self.env["sms.marketing.automation.enrollment"].invalidate_model()
             self.env.ref("sms_marketing.ir_cron_sms_marketing_automation")._trigger()
@@ -509,12 +518,15 @@ class SmsMarketingAutomation(models.Model):
                        done_at = %(now)s, due_at = NULL
                   FROM hits h
                  WHERE h.id = e.id AND e.id IN (SELECT id FROM locked) AND e.state = 'active'
+                %(returning)s
                 """,
                 ids=list(event_ids),
                 flows=_int_array(flows.ids),
                 now=fields.Datetime.now(),
+                returning=self.env["sms.marketing.automation.count"]._returning(),
             )
         )
+        self.env["sms.marketing.automation.count"]._add(self.env.cr.fetchall())
         if self.env.cr.rowcount:
             self.env["sms.marketing.automation.enrollment"].invalidate_model()
 
@@ -556,13 +568,16 @@ class SmsMarketingAutomation(models.Model):
                   FROM sms_marketing_automation a
                  WHERE a.id = e.automation_id AND e.state = 'active'
                    AND e.partner_id = ANY(%(ids)s) AND (%(all)s OR a.message_class = 'marketing')
+                %(returning)s
                 """,
                 reason=reason,
                 now=fields.Datetime.now(),
                 ids=partners.ids,
                 all=reason == "contact_removed",
+                returning=self.env["sms.marketing.automation.count"]._returning(),
             )
         )
+        self.env["sms.marketing.automation.count"]._add(self.env.cr.fetchall())
         if self.env.cr.rowcount:
             self.env["sms.marketing.automation.enrollment"].invalidate_model()
 
@@ -743,8 +758,9 @@ class SmsMarketingAutomation(models.Model):
 
     @api.model
     def _fold_step_counts(self):
-        """Fold the steps' count deltas (one row per step, outcome and batch) into one row
-        per step and outcome. Rows another worker adds meanwhile stay for the next fold."""
+        """Fold the count deltas of steps and flows (one row per step or flow, figure and
+        batch) into one row each. Rows another worker adds meanwhile stay for the next
+        fold."""
         self.env.cr.execute(
             """
             WITH gone AS (
@@ -752,7 +768,15 @@ class SmsMarketingAutomation(models.Model):
              RETURNING step_id, outcome, count
             )
             INSERT INTO sms_marketing_automation_step_count (step_id, outcome, count)
-            SELECT step_id, outcome, sum(count) FROM gone GROUP BY step_id, outcome
+            SELECT step_id, outcome, sum(count) FROM gone GROUP BY step_id, outcome;
+
+            WITH gone AS (
+                DELETE FROM sms_marketing_automation_count
+             RETURNING automation_id, figure, count, amount
+            )
+            INSERT INTO sms_marketing_automation_count (automation_id, figure, count, amount)
+            SELECT automation_id, figure, sum(count), sum(amount) FROM gone
+          GROUP BY automation_id, figure
             """
         )
 
@@ -874,12 +898,15 @@ class SmsMarketingAutomation(models.Model):
                    SET state = 'exited', exit_reason = g.reason, done_at = %s, due_at = NULL
                   FROM unnest(%s::int[], %s::varchar[]) AS g(id, reason)
                  WHERE e.id = g.id
+                %s
                 """,
                 now,
                 _int_array(reasons),
                 list(reasons.values()),
+                self.env["sms.marketing.automation.count"]._returning(),
             )
         )
+        self.env["sms.marketing.automation.count"]._add(self.env.cr.fetchall())
 
     def _run_step(self, step, ids, batch):
         """Run ``step`` for its due enrollments ``ids`` (their moves go to ``batch``). One
@@ -1003,6 +1030,7 @@ class SmsMarketingAutomation(models.Model):
         """Write the moves of ``batch``: one UPDATE per path (destination and history
         gained), the steps' counts in one INSERT."""
         Step = self.env["sms.marketing.automation.step"]
+        Count = self.env["sms.marketing.automation.count"]
         cr = self.env.cr
         now_text = fields.Datetime.to_string(batch.now)
         for (state, step_id, entries, arrived), ids in batch.groups().items():
@@ -1045,7 +1073,9 @@ class SmsMarketingAutomation(models.Model):
                            done_at = CASE WHEN %(state)s = 'active' THEN NULL ELSE %(now)s END
                       FROM res_partner p
                      WHERE p.id = e.partner_id AND e.id = ANY(%(ids)s::int[])
+                    %(returning)s
                     """,
+                    returning=Count._returning() if state != "active" else SQL(),
                     step=step_id,
                     due=due,
                     step_at=step_at,
@@ -1056,6 +1086,8 @@ class SmsMarketingAutomation(models.Model):
                     ids=_int_array(ids),
                 )
             )
+            if state != "active":
+                Count._add(self.env.cr.fetchall())
         counts = batch.counts()
         if counts:
             cr.execute(

@@ -785,6 +785,59 @@ class TestAutomationExits(AutomationCommon):
         extra.unlink()
         self.assertEqual(len(flow.enrollment_ids), 1)
 
+    def test_flow_figures_follow_every_move(self):
+        """The flow's counted figures equal what its enrollments say, whatever moved them:
+        steps, goals, opt-outs, blacklist, a user, a deleted contact, stopping."""
+        flow = self.make_flow(
+            [
+                {"step_type": "wait", "name": "Hour", "wait_amount": 1, "wait_unit": "hours"},
+                {"step_type": "exit", "name": "Out"},
+            ],
+            goal_event_type="order",
+        )
+        extra = self.env["res.partner"].create(
+            [{"name": f"Fig {i}", "mobile": f"+86137000003{i:02d}"} for i in range(6)]
+        )
+        extra._sms_consent_set("opt_in", "manual", evidence="test")
+        self.enroll(flow, self.contacts + extra[:5])
+        self.event(self.ann, amount=40)  # goal
+        self.bob._sms_consent_set("opt_out", "keyword", evidence="TD")
+        self.env["phone.blacklist"]._add([extra[0].sms_e164])
+        self.enrollment(flow, extra[1]).action_exit()
+        extra[2].unlink()
+        self.elapse(hours=2)
+        self.run_flows()  # cid and extra 3 reach the exit step
+        flow.test_partner_ids = extra[4]
+        flow.action_test()  # a test run is not counted
+        self.enroll(flow, extra[5])  # in progress when the flow stops
+        self.env.flush_all()
+        flow.invalidate_recordset()
+        figures = (
+            flow.kpi_enrolled,
+            flow.kpi_active,
+            flow.kpi_done,
+            flow.kpi_goal,
+            flow.kpi_exited,
+            flow.kpi_optouts,
+            flow.kpi_revenue,
+        )
+        self.assertEqual(figures, (9, 1, 0, 1, 7, 1, 40))
+        flow.action_stop()
+        flow.invalidate_recordset()
+        self.assertEqual((flow.kpi_active, flow.kpi_exited), (0, 8))
+        # the same as counting the enrollments (the deleted contact's went with it)
+        self.env.cr.execute(
+            """SELECT count(*) FILTER (WHERE state = 'exited'),
+                      count(*) FILTER (WHERE state = 'goal')
+                 FROM sms_marketing_automation_enrollment
+                WHERE automation_id = %s AND NOT is_test""",
+            [flow.id],
+        )
+        self.assertEqual(self.env.cr.fetchone(), (7, 1))
+        self.Flow._fold_step_counts()
+        flow.invalidate_recordset()
+        self.assertEqual((flow.kpi_enrolled, flow.kpi_exited, flow.kpi_revenue), (9, 8, 40))
+
     def test_user_removes_a_contact_from_a_flow(self):
         flow = self.make_flow([{"step_type": "wait", "wait_amount": 1, "wait_unit": "days"}])
         enrollment = self.enroll(flow, self.ann)
