@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from sms_marketing.core import sendtime
 from sms_marketing.core.sendtime import next_allowed, window_checker
 
 UTC = timezone.utc
@@ -275,3 +276,51 @@ def test_against_brute_force_around_transitions():
             got = next_allowed(when, tz_name, start_minute / 60, end_minute / 60)
             expected = brute_force(when, tz_name, start_minute, end_minute)
             assert got == expected, (tz_name, when, start_minute, end_minute)
+
+
+# --------------------------------------------------------------------------------------
+# Best send time: the next local hour, and the share kept for exploration
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("when", "tz", "hour", "minute", "expected"),
+    [
+        # 03:00 UTC is 11:00 in Shanghai: 19:30 local is the same day, 11:30 UTC
+        (datetime(2026, 12, 7, 3, 0), "Asia/Shanghai", 19, 30, datetime(2026, 12, 7, 11, 30)),
+        # 09:00 local has passed: tomorrow
+        (datetime(2026, 12, 7, 3, 0), "Asia/Shanghai", 9, 0, datetime(2026, 12, 8, 1, 0)),
+        # exactly now
+        (datetime(2026, 12, 7, 3, 0), "Asia/Shanghai", 11, 0, datetime(2026, 12, 7, 3, 0)),
+        # New York, the evening before in local time
+        (datetime(2026, 12, 7, 3, 0), "America/New_York", 20, 0, datetime(2026, 12, 8, 1, 0)),
+        # unknown zone: UTC
+        (datetime(2026, 12, 7, 3, 0), "Nowhere/Land", 4, 15, datetime(2026, 12, 7, 4, 15)),
+        # DST gap: 02:30 does not exist on 2026-03-08 in New York, 03:00 EDT is 07:00 UTC
+        (datetime(2026, 3, 8, 5, 0), "America/New_York", 2, 30, datetime(2026, 3, 8, 7, 0)),
+        # DST overlap: 01:30 happens twice on 2026-11-01; the first one, still ahead
+        (datetime(2026, 11, 1, 4, 0), "America/New_York", 1, 30, datetime(2026, 11, 1, 5, 30)),
+        # ... and the second one once the first has passed
+        (datetime(2026, 11, 1, 5, 45), "America/New_York", 1, 30, datetime(2026, 11, 1, 6, 30)),
+    ],
+)
+def test_at_local_time(when, tz, hour, minute, expected):
+    assert sendtime.at_local_time(when, tz, hour, minute) == expected
+
+
+def test_at_local_time_checks_its_input():
+    with pytest.raises(ValueError):
+        sendtime.at_local_time(datetime(2026, 1, 1), "UTC", 24)
+    with pytest.raises(ValueError):
+        sendtime.at_local_time(datetime(2026, 1, 1, tzinfo=timezone.utc), "UTC", 1)
+
+
+def test_exploration_share_is_kept_and_deterministic():
+    draws = [sendtime.explores(f"7:{contact}", 0.1) for contact in range(20000)]
+    share = sum(explore for explore, _pick in draws) / len(draws)
+    assert 0.09 < share < 0.11
+    assert draws == [sendtime.explores(f"7:{contact}", 0.1) for contact in range(20000)]
+    picks = [pick for _explore, pick in draws]
+    assert min(picks) >= 0
+    assert max(picks) < 1
+    assert abs(sum(picks) / len(picks) - 0.5) < 0.02

@@ -34,13 +34,14 @@ the same instant across a handful of zones cost a handful of computations.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["next_allowed", "window_checker"]
+__all__ = ["at_local_time", "explores", "next_allowed", "window_checker"]
 
 # Resolved zones are immutable and few; cache them with the fallback applied.
 _ZONE_CACHE_SIZE = 1024
@@ -175,3 +176,38 @@ def window_checker(
         return _next_allowed(when, _resolve_zone(tz_name, default_tz), start, end)
 
     return check
+
+
+def at_local_time(
+    when: datetime, tz_name: str | None, hour: int, minute: int = 0, default_tz: str = "UTC"
+) -> datetime:
+    """The first moment at or after ``when`` at which the local clock reads
+    ``hour:minute``: within the next 24 hours (25 around a DST change).
+
+    Input: ``when``, a naive UTC datetime; the zone as for :func:`next_allowed`;
+    ``0 <= hour < 24``, ``0 <= minute < 60``.
+    Output: a naive UTC datetime. A local time a DST gap skips becomes the
+    transition itself; one a DST overlap repeats, its first occurrence still ahead.
+    """
+    _check_when(when)
+    if not (0 <= hour < 24 and 0 <= minute < 60):
+        raise ValueError(f"hour must be 0-23 and minute 0-59, got {hour!r}:{minute!r}")
+    zone = _resolve_zone(tz_name, default_tz)
+    current = when.replace(tzinfo=timezone.utc)
+    local = current.astimezone(zone).replace(tzinfo=None)
+    for offset in (0, 1, 2):
+        wall = datetime.combine(local.date() + timedelta(days=offset), time(hour, minute))
+        candidate = _to_utc(wall, zone, current)
+        if candidate >= current:
+            return candidate.replace(tzinfo=None)
+    raise RuntimeError(f"{hour}:{minute} not found after {when!r} in {zone!r}")
+
+
+def explores(key: str, share: float) -> tuple[bool, float]:
+    """Whether the send of ``key`` (e.g. ``"campaign:contact"``) is one of the ``share``
+    kept for exploration, and a number in [0, 1) drawn from the same key to pick its
+    hour: deterministic, so a campaign prepared twice schedules the same."""
+    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+    first = int.from_bytes(digest[:4], "big") / 2**32
+    second = int.from_bytes(digest[4:], "big") / 2**32
+    return first < share, second

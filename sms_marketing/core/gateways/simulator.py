@@ -186,3 +186,39 @@ class SimulatorClient(GatewayClient):
 
     def webhook_response(self, kind):
         return WebhookResponse(200, "application/json", b'{"ok":true}')
+
+
+class SimulatedReader:
+    """How the simulator's recipients click: each number has a hidden preferred hour of
+    the day (derived from the number and ``seed``, between ``first_hour`` and
+    ``last_hour``) at which an SMS is most likely to be clicked, less so an hour away,
+    rarely otherwise. Benchmarks draw clicks from it to test send-time choices; nothing
+    in the addon reads these hours (the estimator learns from the clicks only)."""
+
+    def __init__(self, seed="reader", base=0.04, near=0.14, peak=0.30, first_hour=9, last_hour=20):
+        self.seed = str(seed)
+        self.base, self.near, self.peak = base, near, peak
+        self.first_hour, self.last_hour = first_hour, last_hour
+
+    def _draw(self, text):
+        digest = hashlib.blake2b(f"{self.seed}:{text}".encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big") / 2**64
+
+    def preferred_hour(self, number):
+        """The hidden hour of ``number`` (local time of the recipient)."""
+        span = self.last_hour - self.first_hour + 1
+        return self.first_hour + int(self._draw(f"hour:{number}") * span)
+
+    def click_probability(self, number, local_hour):
+        """The chance that ``number`` clicks an SMS received at ``local_hour``."""
+        distance = abs(local_hour - self.preferred_hour(number))
+        if distance == 0:
+            return self.peak
+        if distance == 1:
+            return self.near
+        return self.base
+
+    def clicks(self, number, local_hour, ref):
+        """Whether the SMS ``ref`` received by ``number`` at ``local_hour`` is clicked
+        (deterministic for a given seed and ``ref``)."""
+        return self._draw(f"click:{ref}") < self.click_probability(number, local_hour)
