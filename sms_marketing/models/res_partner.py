@@ -104,6 +104,29 @@ class ResPartner(models.Model):
         "follows it. Messages link to it with {{ cart_url }}.",
     )
     sms_cart_at = fields.Datetime(string="Cart Abandoned On", readonly=True, copy=False)
+    sms_segment_ids = fields.Many2many(
+        "sms.marketing.segment",
+        string="In Behaviour Segments",
+        compute="_compute_sms_segment_ids",
+        search="_search_sms_segment_ids",
+        help="Search only: contacts of these segments' behaviour presets.",
+    )
+    sms_activity_id = fields.Many2one(
+        "sms.marketing.partner.activity", compute="_compute_sms_activity"
+    )
+    sms_rfm_group = fields.Selection(
+        "_sms_rfm_groups", string="RFM Group", compute="_compute_sms_activity"
+    )
+    sms_rfm_score = fields.Char(
+        string="RFM Score",
+        compute="_compute_sms_activity",
+        help="Recency, frequency and monetary quintiles (5 is the best fifth).",
+    )
+    sms_best_hour = fields.Integer(
+        string="Best Hour",
+        compute="_compute_sms_activity",
+        help="The hour of the day the contact engages best with SMS (its time zone).",
+    )
     sms_last_order_at = fields.Datetime(
         string="Last Order",
         compute="_compute_sms_activity",
@@ -161,16 +184,42 @@ class ResPartner(models.Model):
             partners.sms_tz = tz
 
     def _compute_sms_activity(self):
-        activities = (
-            self.env["sms.marketing.partner.activity"]
-            .sudo()
-            .search([("partner_id", "in", [pid for pid in self._ids if isinstance(pid, int)])])
+        Activity = self.env["sms.marketing.partner.activity"].sudo()
+        activities = Activity.search(
+            [("partner_id", "in", [pid for pid in self._ids if isinstance(pid, int)])]
         )
         by_partner = {activity.partner_id.id: activity for activity in activities}
         for partner in self:
-            activity = by_partner.get(partner._origin.id)
-            partner.sms_last_order_at = activity.last_order_at if activity else False
-            partner.sms_last_click_at = activity.last_click_at if activity else False
+            activity = by_partner.get(partner._origin.id) or Activity
+            partner.sms_activity_id = activity.id
+            partner.sms_rfm_group = activity.rfm_group
+            partner.sms_last_order_at = activity.last_order_at
+            partner.sms_last_click_at = activity.last_click_at
+            partner.sms_rfm_score = (
+                f"{activity.rfm_recency}{activity.rfm_frequency}{activity.rfm_monetary}"
+                if activity.rfm_group
+                else False
+            )
+            partner.sms_best_hour = activity.best_hour
+
+    @api.model
+    def _sms_rfm_groups(self):
+        return self.env["sms.marketing.partner.activity"]._fields["rfm_group"].selection
+
+    def _compute_sms_segment_ids(self):
+        self.sms_segment_ids = False
+
+    def _search_sms_segment_ids(self, operator, value):
+        if operator not in ("in", "="):
+            raise UserError(self.env._("Search the behaviour segments with 'is in'."))
+        ids = [value] if isinstance(value, int) else list(value or [])
+        segments = self.env["sms.marketing.segment"].browse(ids).filtered("behaviour")
+        if not segments:
+            return [("id", "=", 0)]
+        # the presets read contacts, events, SMS and activity in SQL: pending writes first
+        self.env.flush_all()
+        union = SQL(" UNION ").join(segment._behaviour_sql() for segment in segments)
+        return [("id", "in", SQL("(%s)", union))]
 
     def _compute_sms_counts(self):
         ids = [pid for pid in self._ids if isinstance(pid, int)]

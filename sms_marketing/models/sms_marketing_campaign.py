@@ -2,11 +2,14 @@ import logging
 import secrets
 from collections import defaultdict
 
+from markupsafe import Markup
+
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import SQL
 
 from ..core import compose as core_compose
+from ..core import copycheck as core_copycheck
 from ..core import encoding as core_encoding
 from ..core import template as core_template
 
@@ -437,6 +440,15 @@ class SmsMarketingCampaign(models.Model):
         help="Show the message exactly as this contact will receive it.",
     )
     preview_body = fields.Text(string="Preview", compute="_compute_counter")
+    copy_check_html = fields.Html(
+        string="Copy Assistant", compute="_compute_copy_check_html", sanitize=False
+    )
+    best_send_time = fields.Boolean(
+        string="Best Time Within 24 h",
+        help="Send each marketing SMS at its contact's best hour in the next 24 hours (from "
+        "their clicks and replies, else their RFM group's, inside the quiet hours); a tenth "
+        "go at another hour so the estimate keeps learning.",
+    )
 
     def _counter_for(self, body, values=None, lang=None):
         """Count ``body`` as it will be sent: signature, rendered placeholders, short links
@@ -496,6 +508,138 @@ class SmsMarketingCampaign(models.Model):
             campaign.counter_segments = info.segments
             campaign.counter_remaining = info.remaining
             campaign.counter_warning = warning
+
+    @api.depends("body", "message_class", "add_footer", "company_id", "gateway_id", "variant_ids")
+    @api.depends_context("lang")
+    def _compute_copy_check_html(self):
+        for campaign in self:
+            bodies = campaign._get_bodies() if campaign.ab_testing else [campaign.body or ""]
+            campaign.copy_check_html = campaign._copy_check_html(bodies[0] if bodies else "")
+
+    def _copy_check_html(self, body):
+        """The copy assistant's verdicts on ``body``, worded in the user's language."""
+        self.ensure_one()
+        company = self.company_id or self.env.company
+        region = core_copycheck.region_of(company.sms_default_country_id.code)
+        results = core_copycheck.check(
+            body,
+            region=region,
+            footer_added=self.message_class == "marketing" and self.add_footer,
+            signature_added=bool(self._get_signature()),
+            company=company.name or "",
+        )
+        rows = []
+        for result in results:
+            text = self._copy_check_text(result)
+            rows.append(
+                Markup('<li class="%s"><i class="fa %s me-2" role="img" title="%s"/>%s</li>')
+                % (
+                    "o_sms_copy_pass text-success" if result.passed else "o_sms_copy_hint",
+                    "fa-check" if result.passed else "fa-lightbulb-o text-warning",
+                    self.env._("Good") if result.passed else self.env._("Hint"),
+                    text,
+                )
+            )
+        return Markup('<ul class="list-unstyled mb-0 o_sms_copy_checks">%s</ul>') % Markup().join(
+            rows
+        )
+
+    def _copy_check_text(self, result):
+        """One verdict of the copy assistant as a sentence."""
+        values, passed, rule = result.values, result.passed, result.rule
+        if rule == "value":
+            return (
+                self.env._("The value comes first.")
+                if passed
+                else self.env._(
+                    "Put the offer or the news in the first words: phones show only the beginning."
+                )
+            )
+        if rule == "personal":
+            return (
+                self.env._("Personal: %s.", ", ".join(values["placeholders"]))
+                if passed
+                else self.env._("Greet the contact by name with {{ first_name }}.")
+            )
+        if rule == "urgency":
+            return (
+                self.env._('A reason to act now ("%s").', values["word"])
+                if passed
+                else self.env._("Say why now: a date, an end, a limited stock.")
+            )
+        if rule == "action":
+            return (
+                self.env._("A clear call to action.")
+                if passed
+                else self.env._(
+                    "End with what to do: a link or a reply keyword (Reply YES, 回复1)."
+                )
+            )
+        if rule == "length":
+            if passed:
+                return self.env._("One SMS segment.")
+            if values["characters"]:
+                return self.env._(
+                    "These characters switch the whole message to UCS-2, 70 characters per "
+                    "segment: %s",
+                    values["characters"],
+                )
+            return self.env._(
+                "%(segments)s segments: each contact costs %(segments)s SMS.",
+                segments=values["segments"],
+            )
+        if rule == "optout":
+            if passed:
+                return self.env._("The opt-out instruction is there (or added by the campaign).")
+            if values["region"] == core_copycheck.CN:
+                return self.env._("Chinese carriers require 回复TD退订 in marketing SMS.")
+            if values["region"] == core_copycheck.US:
+                return self.env._("US carriers require the STOP instruction.")
+            return self.env._("Tell how to opt out (Reply STOP).")
+        if rule == "signature":
+            if passed:
+                return self.env._("The sender is identified.")
+            if values["region"] == core_copycheck.CN:
+                return self.env._(
+                    "Chinese carriers require the sender's signature 【Brand】 at the start."
+                )
+            return self.env._(
+                "Name your company ({{ company }}): EU rules require the sender to be known."
+            )
+        if rule == "shortener":
+            return (
+                self.env._("No public link shortener.")
+                if passed
+                else self.env._(
+                    "Carriers filter public shorteners (%s): write the full link, the campaign "
+                    "shortens and tracks it.",
+                    ", ".join(values["hosts"]),
+                )
+            )
+        if rule == "caps":
+            return (
+                self.env._("No shouting.")
+                if passed
+                else self.env._(
+                    "Too many capitals (%s): filters and readers dislike shouting.",
+                    ", ".join(values["words"]) or "ABC",
+                )
+            )
+        # spam
+        if passed:
+            return self.env._("No words spam filters look for.")
+        found = ", ".join(values["words"] + (["!!!"] if values["exclaims"] else []))
+        return self.env._("Spam filters look for these: %s.", found)
+
+    def action_view_analysis(self):
+        """The campaign in the SMS analysis."""
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "sms_marketing.sms_marketing_trace_report_action"
+        )
+        action["domain"] = [("campaign_id", "=", self.id)]
+        action["context"] = {"group_by": ["day:day"]}
+        return action
 
     @api.depends("segment_ids", "exclude_segment_ids", "company_id", "message_class", "state")
     def _compute_reachable_count(self):

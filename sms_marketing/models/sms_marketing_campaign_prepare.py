@@ -20,6 +20,7 @@ bounded by the batch size.
 
 import io
 import logging
+import math
 import re
 import time
 
@@ -47,6 +48,11 @@ CAP_STATES = ["queued", "sending", "held", "sent", "delivered", "undelivered", "
 # transaction would collide with a user pausing or editing one of them.
 FINISH_CHECK_SECONDS = 60
 _finish_checked = {}  # database name -> time.monotonic() of the last check
+
+#: Sends of a "best time" campaign kept at another hour, so the estimate keeps learning.
+EXPLORE_SHARE = 0.1
+#: The sending hours of "best time" campaigns of companies without quiet hours.
+DEFAULT_WINDOW = (8.0, 21.0)
 
 #: Positions in the rows of ``_classify``.
 ROW_ID, ROW_NAME, ROW_LANG, ROW_E164, ROW_COUNTRY, ROW_TZ, ROW_RAW_NUMBER = range(7)
@@ -388,6 +394,9 @@ class SmsMarketingCampaign(models.Model):
                 company.sms_send_hour_end,
                 default_tz=company.partner_id.tz or "UTC",
             )
+        best_time = None
+        if marketing and self.best_send_time and not is_test:
+            best_time = self._best_time_scheduler(rows, now)
         scheduled_text = {}
         segments_of = {}
         analyze = core_encoding.analyze
@@ -429,7 +438,11 @@ class SmsMarketingCampaign(models.Model):
                     if len(segments_of) > 50000:
                         segments_of.clear()
                     segments = segments_of[body] = analyze(body).segments
-                if checker:
+                if best_time:
+                    tz = row[ROW_TZ]
+                    when = best_time(row[ROW_ID], tz)
+                    scheduled = str(checker(when, tz) if checker else when)
+                elif checker:
                     tz = row[ROW_TZ]
                     scheduled = scheduled_text.get(tz)
                     if scheduled is None:
@@ -451,6 +464,53 @@ class SmsMarketingCampaign(models.Model):
         )
         if any(not row[ROW_REASON] for row in rows):
             self.env.ref("sms_marketing.ir_cron_sms_marketing_dispatch")._trigger()
+
+    def _best_time_scheduler(self, rows, now):
+        """``(partner id, time zone) -> naive UTC datetime``: when each recipient of
+        ``rows`` gets the SMS with the campaign's "best time within 24 hours": at their
+        best hour (``sms.marketing.partner.activity``), else their RFM group's, else
+        everyone's, else now; :data:`EXPLORE_SHARE` of them (drawn from the campaign and
+        the contact, so a preparation run twice plans the same) at another hour of the
+        sending window, so the estimate keeps learning."""
+        ids = [row[ROW_ID] for row in rows if not row[ROW_REASON]]
+        self.env.cr.execute(
+            SQL(
+                "SELECT partner_id, best_hour, rfm_group FROM sms_marketing_partner_activity"
+                " WHERE partner_id = ANY(%s::int[])",
+                "{" + ",".join(map(str, ids)) + "}",
+            )
+        )
+        known = {pid: (hour, group) for pid, hour, group in self.env.cr.fetchall()}
+        fallback = self.env["sms.marketing.partner.activity"]._fallback_best_hours()
+        company = self.company_id
+        if company.sms_quiet_hours:
+            start, end = company.sms_send_hour_start, company.sms_send_hour_end
+        else:
+            start, end = DEFAULT_WINDOW
+        # whole hours inside the window: from the first full hour to the last one
+        first = math.ceil(start)
+        last = max(math.ceil(end) - 1, first)
+        default_tz = company.partner_id.tz or "UTC"
+        cache = {}
+
+        def when(partner_id, tz):
+            explore, pick = core_sendtime.explores(f"{self.id}:{partner_id}", EXPLORE_SHARE)
+            hour, group = known.get(partner_id, (None, None))
+            if explore:
+                hour = first + int(pick * (last - first + 1))
+            elif hour is None:
+                hour = fallback.get(group or "", fallback.get("*"))
+            if hour is None:
+                return now
+            key = (tz, hour, partner_id % 60)
+            found = cache.get(key)
+            if found is None:
+                found = cache[key] = core_sendtime.at_local_time(
+                    now, tz, hour, partner_id % 60, default_tz
+                )
+            return found
+
+        return when
 
     # ------------------------------------------------------------------------------------
     # Phases, A/B decision, end

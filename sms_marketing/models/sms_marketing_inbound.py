@@ -94,4 +94,18 @@ class SmsMarketingInbound(models.Model):
                 self.env["sms.marketing.trace"]._sms_marketing_send_reply(
                     company, partner, inbound.sender, reply, origin=f"inbound:{inbound.id}"
                 )
-        self.env["sms.marketing.automation"]._on_inbound(self.sudo())
+        inbounds = self.sudo()
+        answers = self.env["sms.marketing.keyword"]._apply(
+            inbounds.filtered(lambda i: i.keyword_class != keywords.STOP)
+        )
+        for inbound, answer in answers.items():
+            self.env["sms.marketing.trace"]._sms_marketing_send_reply(
+                inbound.company_id,
+                inbound.partner_id,
+                inbound.sender,
+                answer,
+                origin=f"inbound:{inbound.id}",
+                gateway=inbound.gateway_id,
+            )
+        self.env["sms.marketing.conversation"].sudo()._on_inbound(inbounds)
+        self.env["sms.marketing.automation"]._on_inbound(inbounds)

@@ -243,9 +243,10 @@ class SmsMarketingTrace(models.Model):
         if self.automation_enrollment_id:
             self.env["sms.marketing.automation"]._wake(self.partner_id.ids, ["clicked"])
 
-    def _sms_marketing_send_reply(self, company, partner, number, body, origin=None):
-        """Queue a transactional SMS (keyword answers, double opt-in requests); the
-        dispatcher is woken up at once."""
+    def _sms_marketing_send_reply(self, company, partner, number, body, origin=None, gateway=None):
+        """Queue a transactional SMS (keyword answers, double opt-in requests, replies of
+        a conversation, through ``gateway`` when given); the dispatcher is woken up at
+        once."""
         info = core_phone.normalize(number)
         return self.sudo().create(
             {
@@ -256,6 +257,7 @@ class SmsMarketingTrace(models.Model):
                 "body": body,
                 "message_class": "transactional",
                 "origin": origin,
+                "gateway_id": gateway.id if gateway else False,
             }
         )
 

@@ -5,6 +5,8 @@ from datetime import timedelta
 from odoo import SUPERUSER_ID, api, fields
 from odoo.tests import HttpCase, tagged
 
+from ..core import gateways as gw
+
 
 @tagged("post_install", "-at_install")
 class TestUi(HttpCase):
@@ -427,3 +429,123 @@ class TestAutomationUi(HttpCase):
         # the order is also the cart reminder's conversion: revenue per SMS
         self.assertEqual((trace.revenue, bool(trace.converted_at)), (199, True))
         self.assertEqual(trace.campaign_id.kpi_revenue, 199)
+
+
+@tagged("post_install", "-at_install")
+class TestReportingUi(HttpCase):
+    """The dashboard, the analysis, an RFM segment and a conversation, in the browser."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        env = cls.env
+        env.company.write(
+            {
+                "sms_default_country_id": env.ref("base.cn").id,
+                "sms_consent_mode": "opt_in",
+                "sms_quiet_hours": False,
+                "sms_frequency_cap_count": 0,
+            }
+        )
+        env["sms.marketing.gateway"].search([]).active = False
+        env["sms.marketing.trace"].search([("state", "=", "queued")]).action_cancel()
+        cls.gateway = env["sms.marketing.gateway"].create(
+            {
+                "name": "Tour report gateway",
+                "provider": "simulator",
+                "simulator_report_delay": 0,
+                "simulator_reply_delay": 0,
+                "simulator_delivered": 100,
+                "simulator_undelivered": 0,
+                "simulator_failed": 0,
+                "simulator_reply_stop": 0,
+                "simulator_reply_text": 0,
+            }
+        )
+        cls.marketer = env["res.users"].create(
+            {
+                "name": "Report Marketer",
+                "login": "report_marketer",
+                "password": "report_marketer",
+                "lang": "en_US",
+                "groups_id": [(6, 0, [env.ref("sms_marketing.group_sms_marketing_user").id])],
+            }
+        )
+        Partner = env["res.partner"]
+        audience = Partner.create(
+            [{"name": f"Tour Reader {i}", "mobile": f"+8613700040{i:03d}"} for i in range(3)]
+        )
+        audience._sms_consent_set("opt_in", "form", evidence="tour")
+        campaign = env["sms.marketing.campaign"].create(
+            {
+                "name": "Tour report campaign",
+                "body": "{{ first_name }}, 20% off today: https://shop.example/t",
+                "segment_ids": [
+                    (0, 0, {"name": "Tour readers", "domain": repr([("id", "in", audience.ids)])})
+                ],
+            }
+        )
+        campaign.action_launch()
+        while env["sms.marketing.campaign"]._cron_prepare():
+            pass
+        env.flush_all()
+        env["sms.marketing.dispatcher"]._cron_dispatch(time_budget=10)
+        env.cr.execute(
+            "UPDATE sms_marketing_gateway_event"
+            " SET due_at = now() at time zone 'utc' - interval '1 second'"
+        )
+        env["sms.marketing.dispatcher"]._cron_events()
+        env.invalidate_all()
+        env["sms.marketing.trace"].search(
+            [("campaign_id", "=", campaign.id)], limit=1
+        )._sms_marketing_record_click()
+        env["sms.marketing.trace.daily"]._cron_refresh(full=True)
+        # customers: two champions (many big orders, the latest), eight quiet ones
+        Event = env["sms.marketing.event"]
+        currency = env.company.currency_id.name
+        cls.champions = Partner.create(
+            [
+                {"name": f"Tour Champ {c}", "mobile": f"+8613700050{i:03d}"}
+                for i, c in enumerate("AB")
+            ]
+        )
+        quiet = Partner.create(
+            [{"name": f"Tour Quiet {i}", "mobile": f"+8613700051{i:03d}"} for i in range(8)]
+        )
+        events = []
+        for partner in cls.champions:
+            events += [
+                {"type": "order", "external_id": f"tc-{partner.id}-{n}", "amount": 900,
+                 "currency": currency, "customer": {"phone": partner.sms_e164}}
+                for n in range(6)
+            ]  # fmt: skip
+        for partner in quiet:
+            events.append(
+                {"type": "order", "external_id": f"tq-{partner.id}", "amount": 5,
+                 "currency": currency, "customer": {"phone": partner.sms_e164},
+                 "occurred_at": "2025-06-01T10:00:00Z"}
+            )  # fmt: skip
+        Event._ingest(events, "api", company=env.company)
+        env["sms.marketing.partner.activity"]._cron_refresh()
+        # a contact asks a question
+        cls.talker = Partner.create({"name": "Tour Talk", "mobile": "+8613700060001"})
+        cls.talker._sms_consent_set("opt_in", "form", evidence="tour")
+        env["sms.marketing.dispatcher"]._apply_inbound(
+            cls.gateway,
+            [gw.InboundSms(sender=cls.talker.sms_e164, body="Are you open on Sunday?")],
+        )
+
+    def test_dashboard_analysis_rfm_segment_and_conversation_tour(self):
+        self.start_tour(
+            "/odoo/action-sms_marketing.sms_marketing_dashboard_action",
+            "sms_marketing_reporting_tour",
+            login="report_marketer",
+        )
+        segment = self.env["sms.marketing.segment"].search([("name", "=", "Tour Champions")])
+        self.assertEqual((segment.behaviour, segment.rfm_group), ("rfm", "champions"))
+        found = self.env["res.partner"].search(segment._get_partner_domain())
+        self.assertEqual(found & self.champions, self.champions)
+        reply = self.env["sms.marketing.trace"].search(
+            [("partner_id", "=", self.talker.id), ("message_class", "=", "transactional")]
+        )
+        self.assertEqual(reply.body, "Yes, from 10 to 18. See you!")

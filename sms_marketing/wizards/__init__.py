@@ -4,4 +4,5 @@ from . import (
     sms_marketing_campaign_test,
     sms_marketing_consent_wizard,
     sms_marketing_import,
+    sms_marketing_segment_export,
 )

@@ -1,0 +1,139 @@
+import itertools
+from datetime import date, timedelta
+
+from freezegun import freeze_time
+
+from odoo import fields
+from odoo.tests import tagged
+
+from .common import SmsMarketingCommon
+
+
+@tagged("post_install", "-at_install")
+class TestBehaviourSegments(SmsMarketingCommon):
+    """Behaviour presets: set-based rules on events, SMS and the contacts' activity."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.Segment = cls.env["sms.marketing.segment"]
+        cls.Event = cls.env["sms.marketing.event"]
+        cls.sequence = itertools.count()
+        cls.people = cls.env["res.partner"].create(
+            [{"name": f"B{i}", "mobile": f"+86137000200{i:02d}"} for i in range(12)]
+        )
+        cls.people._sms_consent_set("opt_in", "manual", evidence="test")
+
+    def event(self, partner, type_, days_ago=0, amount=None, **values):
+        raw = {
+            "type": type_,
+            "external_id": f"{type_}-{next(self.sequence)}",
+            "occurred_at": fields.Datetime.to_string(
+                fields.Datetime.now() - timedelta(days=days_ago)
+            ).replace(" ", "T")
+            + "Z",
+            "customer": {"phone": partner.sms_e164},
+            **values,
+        }
+        if amount is not None:
+            raw.update(amount=amount, currency=self.company.currency_id.name)
+        result = self.Event._ingest([raw], "api", company=self.company)[0]
+        self.assertEqual(result["status"], "created", result)
+
+    def members(self, people=None, **values):
+        segment = self.Segment.create({"name": "Behaviour", **values})
+        found = self.env["res.partner"].search(segment._get_partner_domain())
+        segment.invalidate_recordset()
+        self.assertEqual(segment.partner_count, len(found))
+        return found & (people or self.people)
+
+    def test_rfm_groups_from_orders(self):
+        p = self.people + self.env["res.partner"].create(
+            [{"name": f"B{i}", "mobile": f"+86137000200{i:02d}"} for i in range(12, 15)]
+        )
+        # five groups of three, from the oldest and least to the latest and most:
+        # hibernating (one small order long ago), at risk (frequent, long ago), promising,
+        # new (one recent order), champions (frequent, big, the latest)
+        plans = [
+            (p[0:3], [400], 10),
+            (p[3:6], [300, 301, 302, 303, 304], 300),
+            (p[6:9], [100, 101], 50),
+            (p[9:12], [3], 40),
+            (p[12:15], [0, 1, 2, 3, 4, 5], 500),
+        ]
+        for people, days, amount in plans:
+            for person in people:
+                for days_ago in days:
+                    self.event(person, "order", days_ago=days_ago, amount=amount)
+        self.env["sms.marketing.partner.activity"]._cron_refresh()
+        for group, people in (
+            ("hibernating", p[0:3]),
+            ("at_risk", p[3:6]),
+            ("promising", p[6:9]),
+            ("new", p[9:12]),
+            ("champions", p[12:15]),
+        ):
+            with self.subTest(group=group):
+                self.assertEqual(self.members(behaviour="rfm", rfm_group=group, people=p), people)
+        self.assertEqual(self.members(behaviour="churn", people=p), p[3:6])
+        p[12].invalidate_recordset()
+        self.assertEqual(p[12].sms_rfm_group, "champions")
+        self.assertEqual(p[12].sms_rfm_score[:2], "55")
+
+    def test_browsed_but_did_not_buy_and_open_carts(self):
+        p = self.people
+        self.event(p[0], "product_view", days_ago=2, product="SKU-1")
+        self.event(p[1], "product_view", days_ago=2, product="SKU-1")
+        self.event(p[1], "order", days_ago=1, amount=20)  # bought after
+        self.event(p[2], "product_view", days_ago=20, product="SKU-1")  # too old
+        self.assertEqual(self.members(behaviour="browsed", behaviour_days=7), p[0])
+        self.event(p[3], "cart_abandoned", days_ago=1, recovery_url="https://shop.example/c/3")
+        self.event(p[4], "cart_abandoned", days_ago=2, recovery_url="https://shop.example/c/4")
+        self.event(p[4], "order", days_ago=1, amount=30)  # recovered
+        self.assertEqual(self.members(behaviour="cart", behaviour_days=7), p[3])
+
+    def test_dormant_engaged_and_never_clicked(self):
+        p = self.people
+        self.event(p[0], "order", days_ago=120, amount=50)
+        self.event(p[1], "order", days_ago=10, amount=50)
+        self.assertEqual(self.members(behaviour="dormant", behaviour_days=90), p[0])
+        Trace = self.env["sms.marketing.trace"]
+        for person in p[2:4]:
+            for _n in range(5):
+                Trace.create(
+                    {"partner_id": person.id, "number": person.sms_e164, "body": "x",
+                     "state": "delivered"}
+                )  # fmt: skip
+        Trace.search([("partner_id", "=", p[3].id)], limit=1)._sms_marketing_record_click()
+        self.env["sms.marketing.partner.activity"]._cron_refresh()
+        self.assertEqual(self.members(behaviour="never_clicked", behaviour_sends=5), p[2])
+        self.assertEqual(self.members(behaviour="engaged", behaviour_days=30), p[3])
+
+    @freeze_time("2027-02-20 04:00:00")
+    def test_birthdays_in_the_next_days(self):
+        p = self.people
+        p[0].sms_birthday = date(1990, 2, 25)
+        p[1].sms_birthday = date(2000, 2, 29)  # on Feb 28 in 2027
+        p[2].sms_birthday = date(1990, 3, 10)
+        self.assertEqual(self.members(behaviour="birthday", behaviour_days=10), p[0] | p[1])
+
+    def test_a_behaviour_segment_is_a_campaign_audience(self):
+        p = self.people
+        self.event(p[5], "product_view", days_ago=1, product="SKU-9")
+        segment = self.Segment.create(
+            {"name": "Browsers", "behaviour": "browsed", "behaviour_days": 7}
+        )
+        # the web client gets a plain domain (no SQL) and the same contacts
+        action = segment.action_view_partners()
+        self.assertIn(("sms_segment_ids", "in", [segment.id]), action["domain"])
+        self.assertIn(p[5], self.env["res.partner"].search(action["domain"]))
+        campaign = self.env["sms.marketing.campaign"].create(
+            {"name": "Come back", "body": "Still thinking about it?",
+             "segment_ids": [(6, 0, segment.ids)]}
+        )  # fmt: skip
+        campaign.action_launch()
+        while self.env["sms.marketing.campaign"]._cron_prepare():
+            pass
+        traces = self.env["sms.marketing.trace"].search([("campaign_id", "=", campaign.id)])
+        self.assertIn(p[5], traces.partner_id)
+        self.assertNotIn(p[4], traces.partner_id)
