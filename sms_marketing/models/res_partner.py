@@ -112,7 +112,7 @@ class ResPartner(models.Model):
         help="Search only: contacts of these segments' behaviour presets.",
     )
     sms_activity_id = fields.Many2one(
-        "sms.marketing.partner.activity", compute="_compute_sms_activity"
+        "sms.marketing.partner.activity", string="SMS Activity", compute="_compute_sms_activity"
     )
     sms_rfm_group = fields.Selection(
         "_sms_rfm_groups", string="RFM Group", compute="_compute_sms_activity"
