@@ -85,7 +85,7 @@ def run_day(env, odoo, day, segments, reader):
             campaign = Campaign.create(
                 {
                     "name": f"{day:%m-%d} {'best time' if best else 'usual'}",
-                    "body": "{{ first_name }}, new arrivals this week: https://shop.example/n",
+                    "body": "{{ first_name }}, new arrivals this week: reply SHOP for the list.",
                     "segment_ids": [(6, 0, segment.ids)],
                     "best_send_time": best,
                     "link_tracking": False,

@@ -447,7 +447,8 @@ class SmsMarketingCampaign(models.Model):
         string="Best Time Within 24 h",
         help="Send each marketing SMS at its contact's best hour in the next 24 hours (from "
         "their clicks and replies, else their RFM group's, inside the quiet hours); a tenth "
-        "go at another hour so the estimate keeps learning.",
+        "(three in ten of the contacts without history) go at another hour so the "
+        "estimates keep learning.",
     )
 
     def _counter_for(self, body, values=None, lang=None):

@@ -49,8 +49,12 @@ CAP_STATES = ["queued", "sending", "held", "sent", "delivered", "undelivered", "
 FINISH_CHECK_SECONDS = 60
 _finish_checked = {}  # database name -> time.monotonic() of the last check
 
-#: Sends of a "best time" campaign kept at another hour, so the estimate keeps learning.
+#: Sends of a "best time" campaign kept at another hour, so the estimate keeps learning:
+#: of the contacts with a best hour of their own, and of those without (their group's
+#: hour is a guess: more of them try another, or their own hour would never be found).
+#: Chosen on the simulator (``bench/sendtime.py``).
 EXPLORE_SHARE = 0.1
+EXPLORE_SHARE_NEW = 0.3
 #: The sending hours of "best time" campaigns of companies without quiet hours.
 DEFAULT_WINDOW = (8.0, 21.0)
 
@@ -469,9 +473,10 @@ class SmsMarketingCampaign(models.Model):
         """``(partner id, time zone) -> naive UTC datetime``: when each recipient of
         ``rows`` gets the SMS with the campaign's "best time within 24 hours": at their
         best hour (``sms.marketing.partner.activity``), else their RFM group's, else
-        everyone's, else now; :data:`EXPLORE_SHARE` of them (drawn from the campaign and
-        the contact, so a preparation run twice plans the same) at another hour of the
-        sending window, so the estimate keeps learning."""
+        everyone's, else now; :data:`EXPLORE_SHARE` of them (:data:`EXPLORE_SHARE_NEW` of
+        those without a best hour of their own), drawn from the campaign and the contact so
+        a preparation run twice plans the same, at another hour of the sending window, so
+        the estimates keep learning."""
         ids = [row[ROW_ID] for row in rows if not row[ROW_REASON]]
         self.env.cr.execute(
             SQL(
@@ -494,8 +499,10 @@ class SmsMarketingCampaign(models.Model):
         cache = {}
 
         def when(partner_id, tz):
-            explore, pick = core_sendtime.explores(f"{self.id}:{partner_id}", EXPLORE_SHARE)
             hour, group = known.get(partner_id, (None, None))
+            explore, pick = core_sendtime.explores(
+                f"{self.id}:{partner_id}", EXPLORE_SHARE if hour is not None else EXPLORE_SHARE_NEW
+            )
             if explore:
                 hour = first + int(pick * (last - first + 1))
             elif hour is None:

@@ -16,8 +16,15 @@ RFM_GROUPS = [
 SENT_STATES = ["sent", "delivered", "undelivered", "unknown"]
 #: Where the refresh keeps the RFM groups' and everyone's best hours (the fallbacks).
 FALLBACK_HOURS_PARAM = "sms_marketing.best_hours"
-#: Sends a contact needs (engaged at least twice) before its own best hour is trusted.
-BEST_HOUR_MIN_ENGAGED = 2
+#: SMS a contact must have engaged with (clicked or answered) to get a best hour of its
+#: own. One is enough: each hour's rate is pulled towards everyone's rate at that hour by
+#: two SMS' worth, so a click at an hour tried once outweighs silence at an hour tried
+#: often only as far as the evidence goes (measured in ``bench/sendtime.py``: with two,
+#: twenty campaigns were too few to learn anything).
+BEST_HOUR_MIN_ENGAGED = 1
+#: How many SMS' worth of everyone's rate pulls a group's rate at an hour: a group's best
+#: hour is not an hour at which three SMS happened to be clicked.
+GROUP_HOUR_PRIOR = 100
 
 
 class SmsMarketingPartnerActivity(models.Model):
@@ -234,18 +241,36 @@ class SmsMarketingPartnerActivity(models.Model):
 
     @api.model
     def _group_best_hours(self):
-        """``{rfm group: hour}`` and ``{"*": hour}`` for everyone: the most common best
-        hour of each RFM group's contacts, the fallback of contacts with too little
-        history of their own."""
+        """``{rfm group: hour}`` and ``{"*": hour}`` for everyone: the hour at which the
+        group's SMS are engaged with at the highest rate (sent at that local hour, over the
+        last year, each hour's rate pulled towards the group's overall rate by
+        :data:`GROUP_HOUR_PRIOR` SMS' worth), the fallback of contacts with too little
+        history of their own. A rate, not the most common of the contacts' best hours: the
+        hour most SMS were sent at would otherwise win because they were sent then.
+        Reads the hours table of :meth:`_refresh_best_hour` (same transaction)."""
         self.env.cr.execute(
-            """
-            SELECT CASE WHEN GROUPING(rfm_group) = 1 THEN '*' ELSE rfm_group END,
-                   mode() WITHIN GROUP (ORDER BY best_hour)
-              FROM sms_marketing_partner_activity WHERE best_hour IS NOT NULL
-          GROUP BY ROLLUP (rfm_group)
-            """
+            SQL(
+                """
+                WITH per AS (
+                    SELECT CASE WHEN GROUPING(a.rfm_group) = 1 THEN '*' ELSE a.rfm_group END
+                               AS grp,
+                           h.hour, count(*) AS sends, count(*) FILTER (WHERE h.engaged) AS engaged
+                      FROM sms_marketing_hours h
+                 LEFT JOIN sms_marketing_partner_activity a ON a.partner_id = h.partner_id
+                  GROUP BY GROUPING SETS ((a.rfm_group, h.hour), (h.hour))
+                ), overall AS (
+                    SELECT grp, sum(engaged)::float / sum(sends) AS rate FROM per GROUP BY grp
+                )
+                SELECT DISTINCT ON (per.grp) per.grp, per.hour
+                  FROM per JOIN overall USING (grp)
+                 WHERE per.grp IS NOT NULL
+              ORDER BY per.grp, (per.engaged + %(prior)s * overall.rate)
+                                / (per.sends + %(prior)s) DESC, per.hour
+                """,
+                prior=GROUP_HOUR_PRIOR,
+            )
         )
-        return {group: hour for group, hour in self.env.cr.fetchall() if group}
+        return dict(self.env.cr.fetchall())
 
     @api.model
     def _record(self, column, moments):

@@ -109,6 +109,47 @@ class TestBehaviourSegments(SmsMarketingCommon):
         self.assertEqual(self.members(behaviour="never_clicked", behaviour_sends=5), p[2])
         self.assertEqual(self.members(behaviour="engaged", behaviour_days=30), p[3])
 
+    def test_best_hours_from_the_hours_contacts_engage(self):
+        """A contact's best hour is the local hour at which its SMS are engaged with at the
+        best rate (one engagement is enough); without any, none of its own. The groups'
+        fallback is the hour with everyone's best rate, not the hour most SMS went at."""
+        p = self.people
+        Trace = self.env["sms.marketing.trace"]
+        Activity = self.env["sms.marketing.partner.activity"]
+        base = fields.Datetime.now().replace(minute=0, second=0) - timedelta(days=3)
+        local = base.replace(hour=0) - timedelta(hours=8)  # 00:00 in Shanghai, in UTC
+        plans = {
+            # contact: [(local hour, clicked)]
+            p[0]: [(10, False)] * 4 + [(19, True)],
+            p[1]: [(10, False)] * 5,
+            p[2]: [(12, True), (12, False), (15, False)],
+            p[3]: [(10, True)] + [(10, False)] * 5,
+        }
+        for person, sends in plans.items():
+            self.assertEqual(person.sms_tz, "Asia/Shanghai")
+            for n, (hour, clicked) in enumerate(sends):
+                at = local + timedelta(hours=hour, days=-n)
+                trace = Trace.create(
+                    {"partner_id": person.id, "number": person.sms_e164, "body": "x",
+                     "state": "delivered"}
+                )  # fmt: skip
+                trace.flush_recordset()
+                self.env.cr.execute(
+                    "UPDATE sms_marketing_trace SET sent_at = %s, clicked_at = %s WHERE id = %s",
+                    [at, at + timedelta(minutes=5) if clicked else None, trace.id],
+                )
+        Activity._cron_refresh()
+        rows = {a.partner_id: a for a in Activity.search([("partner_id", "in", p.ids)])}
+        self.assertEqual(rows[p[0]].best_hour, 19)
+        self.assertFalse(rows[p[1]].best_hour)
+        self.assertEqual(rows[p[2]].best_hour, 12)
+        self.assertEqual(rows[p[3]].best_hour, 10)
+        sent_at_19 = local + timedelta(hours=19, days=-4)
+        weekday = (sent_at_19 + timedelta(hours=8)).weekday()
+        self.assertEqual(rows[p[0]].best_hour_of_week, weekday * 24 + 19)
+        # 10:00: 1 click in 15 SMS; 12:00: 1 in 2; 19:00: 1 in 1; 15:00: none in 1
+        self.assertEqual(Activity._fallback_best_hours(), {"*": 19})
+
     @freeze_time("2027-02-20 04:00:00")
     def test_birthdays_in_the_next_days(self):
         p = self.people

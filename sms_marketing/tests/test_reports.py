@@ -262,7 +262,10 @@ class TestCopyAssistantAndBestTime(ReportsCommon):
         )
         campaign.action_launch()
         # no exploration here: its share is tested on its own (tests/test_sendtime.py)
-        with patch.object(prepare, "EXPLORE_SHARE", 0.0):
+        with (
+            patch.object(prepare, "EXPLORE_SHARE", 0.0),
+            patch.object(prepare, "EXPLORE_SHARE_NEW", 0.0),
+        ):
             while self.env["sms.marketing.campaign"]._cron_prepare():
                 pass
         now = fields.Datetime.now()
