@@ -4,7 +4,7 @@ DEMO_DB ?= sms_marketing_demo
 PORT ?= 8069
 export DEMO_DB PORT
 
-.PHONY: help install db demo test test-pure test-quick bench-import bench-dispatch bench-campaign bench-events bench-automation clean
+.PHONY: help install db demo test test-pure test-quick bench-import bench-dispatch bench-campaign bench-events bench-automation bench-reports bench-sendtime clean
 
 help:
 	@echo "make demo        install dependencies, create $(DEMO_DB) with demo data, serve http://localhost:$(PORT)"
@@ -16,6 +16,8 @@ help:
 	@echo "make bench-campaign  campaign benchmark (1,000,000 recipients; 100,000 beside mass_mailing_sms)"
 	@echo "make bench-events    integrator API benchmark (throughput, latency, races, fuzz)"
 	@echo "make bench-automation  automation benchmark (1,000,000 contacts, 10,000,000 in history)"
+	@echo "make bench-reports     reports (10,000,000 SMS) and behaviour presets (1,000,000 contacts)"
+	@echo "make bench-sendtime    best send time lift on the simulator (20 campaigns)"
 
 install:
 	$(PYTHON) -m pip install -q -r requirements-dev.txt
@@ -54,3 +56,9 @@ bench-events: db
 
 bench-automation: db
 	$(PYTHON) bench/automation.py
+
+bench-reports: db
+	$(PYTHON) bench/reports.py
+
+bench-sendtime: db
+	$(PYTHON) bench/sendtime.py
