@@ -438,17 +438,18 @@ class TestReportingUi(HttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        env = cls.env
-        env.company.write(
+        # a company of its own: the dashboard shows exactly its SMS, whatever else the
+        # database holds (demo campaigns, other tests' SMS)
+        company = cls.env["res.company"].create(
             {
-                "sms_default_country_id": env.ref("base.cn").id,
+                "name": "Tour Reports Co",
+                "sms_default_country_id": cls.env.ref("base.cn").id,
                 "sms_consent_mode": "opt_in",
                 "sms_quiet_hours": False,
                 "sms_frequency_cap_count": 0,
             }
         )
-        env["sms.marketing.gateway"].search([]).active = False
-        env["sms.marketing.trace"].search([("state", "=", "queued")]).action_cancel()
+        env = cls.env(context=dict(cls.env.context, allowed_company_ids=[company.id]))
         cls.gateway = env["sms.marketing.gateway"].create(
             {
                 "name": "Tour report gateway",
@@ -468,6 +469,8 @@ class TestReportingUi(HttpCase):
                 "login": "report_marketer",
                 "password": "report_marketer",
                 "lang": "en_US",
+                "company_id": company.id,
+                "company_ids": [(6, 0, company.ids)],
                 "groups_id": [(6, 0, [env.ref("sms_marketing.group_sms_marketing_user").id])],
             }
         )
@@ -525,7 +528,7 @@ class TestReportingUi(HttpCase):
                  "currency": currency, "customer": {"phone": partner.sms_e164},
                  "occurred_at": "2025-06-01T10:00:00Z"}
             )  # fmt: skip
-        Event._ingest(events, "api", company=env.company)
+        Event._ingest(events, "api", company=company)
         env["sms.marketing.partner.activity"]._cron_refresh()
         # a contact asks a question
         cls.talker = Partner.create({"name": "Tour Talk", "mobile": "+8613700060001"})
