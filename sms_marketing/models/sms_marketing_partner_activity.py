@@ -44,6 +44,7 @@ class SmsMarketingPartnerActivity(models.Model):
     partner_id = fields.Many2one("res.partner", required=True, ondelete="cascade", index=False)
     last_order_at = fields.Datetime(readonly=True)
     last_click_at = fields.Datetime(readonly=True)
+    last_view_at = fields.Datetime(string="Last Product View", readonly=True)
     order_count = fields.Integer(readonly=True)
     order_total = fields.Float(readonly=True, digits=(16, 2))
     rfm_recency = fields.Integer(string="Recency (1-5)", readonly=True)
@@ -83,6 +84,9 @@ class SmsMarketingPartnerActivity(models.Model):
             CREATE INDEX IF NOT EXISTS sms_marketing_partner_activity_rfm_idx
                 ON sms_marketing_partner_activity (rfm_group)
              WHERE rfm_group IS NOT NULL;
+            CREATE INDEX IF NOT EXISTS sms_marketing_partner_activity_view_idx
+                ON sms_marketing_partner_activity (last_view_at)
+             WHERE last_view_at IS NOT NULL;
             """
         )
 
@@ -97,6 +101,7 @@ class SmsMarketingPartnerActivity(models.Model):
         million SMS). Segments and campaigns read the result."""
         self.env.flush_all()
         self._refresh_orders()
+        self._refresh_views()
         self._refresh_sms()
         self._refresh_best_hour()
         self.env["ir.config_parameter"].sudo().set_param(
@@ -144,6 +149,22 @@ class SmsMarketingPartnerActivity(models.Model):
                    order_count = EXCLUDED.order_count, order_total = EXCLUDED.order_total,
                    rfm_recency = EXCLUDED.rfm_recency, rfm_frequency = EXCLUDED.rfm_frequency,
                    rfm_monetary = EXCLUDED.rfm_monetary, rfm_group = EXCLUDED.rfm_group
+            """
+        )
+
+    def _refresh_views(self):
+        """The last product view of every contact who viewed one (ingestion keeps it as
+        views arrive; this catches up on any event written another way)."""
+        self.env.cr.execute(
+            """
+            INSERT INTO sms_marketing_partner_activity (partner_id, last_view_at)
+            SELECT partner_id, max(occurred_at) FROM sms_marketing_event
+             WHERE type = 'product_view' AND partner_id IS NOT NULL
+          GROUP BY partner_id
+          ORDER BY partner_id
+                ON CONFLICT (partner_id) DO UPDATE
+               SET last_view_at = GREATEST(sms_marketing_partner_activity.last_view_at,
+                                           EXCLUDED.last_view_at)
             """
         )
 
@@ -279,7 +300,7 @@ class SmsMarketingPartnerActivity(models.Model):
         contact order, the one order every writer uses (two requests never deadlock)."""
         if not moments:
             return
-        if column not in ("last_order_at", "last_click_at"):
+        if column not in ("last_order_at", "last_click_at", "last_view_at"):
             raise ValueError(column)
         partners = sorted(moments)
         self.env.cr.execute(

@@ -140,7 +140,6 @@ class SmsMarketingSegment(models.Model):
         now = fields.Datetime.now()
         days = self.behaviour_days or BEHAVIOUR_DAYS.get(self.behaviour, 30)
         since = fields.Datetime.subtract(now, days=days)
-        company = self.company_id.id
         behaviour = self.behaviour
         if behaviour in ("rfm", "churn"):
             group = "at_risk" if behaviour == "churn" else self.rfm_group
@@ -149,16 +148,13 @@ class SmsMarketingSegment(models.Model):
                 group,
             )
         if behaviour == "browsed":
-            # viewed a product in the last N days, and no order since that view
+            # viewed a product in the last N days, and no order since that view (some view
+            # has no order after it exactly when the last one has none)
             return SQL(
-                """SELECT v.partner_id FROM sms_marketing_event v
-                    WHERE v.type = 'product_view' AND v.occurred_at >= %(since)s
-                      AND v.company_id = %(company)s AND v.partner_id IS NOT NULL
-                      AND NOT EXISTS (SELECT 1 FROM sms_marketing_event o
-                                       WHERE o.partner_id = v.partner_id AND o.type = 'order'
-                                         AND o.occurred_at >= v.occurred_at)""",
-                since=since,
-                company=company,
+                """SELECT partner_id FROM sms_marketing_partner_activity
+                    WHERE last_view_at >= %s
+                      AND (last_order_at IS NULL OR last_order_at < last_view_at)""",
+                since,
             )
         if behaviour == "cart":
             # an open cart (no order since it was abandoned) from the last N days
@@ -259,13 +255,10 @@ class SmsMarketingSegment(models.Model):
             except (ValueError, SyntaxError, NameError, TypeError, KeyError):
                 segment.partner_count = segment.reachable_count = 0
                 continue
+            # one pass over the contacts the domain selects (its query's own FROM/WHERE)
+            reachable = Partner._sms_reachable_sql(segment.company_id)
             self.env.cr.execute(
-                SQL(
-                    """SELECT count(*), count(*) FILTER (WHERE %s)
-                         FROM res_partner WHERE id IN %s""",
-                    Partner._sms_reachable_sql(segment.company_id),
-                    query.subselect(),
-                )
+                query.select(SQL("count(*)"), SQL("count(*) FILTER (WHERE %s)", reachable))
             )
             segment.partner_count, segment.reachable_count = self.env.cr.fetchone()
 

@@ -89,7 +89,13 @@ class TestBehaviourSegments(SmsMarketingCommon):
         self.event(p[1], "product_view", days_ago=2, product="SKU-1")
         self.event(p[1], "order", days_ago=1, amount=20)  # bought after
         self.event(p[2], "product_view", days_ago=20, product="SKU-1")  # too old
-        self.assertEqual(self.members(behaviour="browsed", behaviour_days=7), p[0])
+        self.event(p[5], "product_view", days_ago=5, product="SKU-1")
+        self.event(p[5], "order", days_ago=3, amount=20)
+        self.event(p[5], "product_view", days_ago=1, product="SKU-2")  # browsing again
+        self.assertEqual(self.members(behaviour="browsed", behaviour_days=7), p[0] | p[5])
+        # the nightly refresh keeps the same answer (it recomputes the last views)
+        self.env["sms.marketing.partner.activity"]._cron_refresh()
+        self.assertEqual(self.members(behaviour="browsed", behaviour_days=7), p[0] | p[5])
         self.event(p[3], "cart_abandoned", days_ago=1, recovery_url="https://shop.example/c/3")
         self.event(p[4], "cart_abandoned", days_ago=2, recovery_url="https://shop.example/c/4")
         self.event(p[4], "order", days_ago=1, amount=30)  # recovered
