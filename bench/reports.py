@@ -529,6 +529,7 @@ def measure_presets(registry, odoo):
                 "preset": label,
                 "contacts": partners,
                 "reachable": reachable,
+                "checked_count": checked,
                 "checked_against_sql": expected,
                 "median_s": round(statistics.median(times), 4),
                 "max_s": round(max(times), 4),
@@ -537,7 +538,9 @@ def measure_presets(registry, odoo):
         )
         print(f"  {label}: {partners:,} contacts ({reachable:,} reachable), median "
               f"{statistics.median(times):.3f} s, max {max(times):.3f} s"
-              + ("" if expected is None else f", SQL says {expected:,}"), flush=True)  # fmt: skip
+              + ("" if expected is None else
+                 f"; at one frozen moment {checked:,}, SQL says {expected:,}"),
+              flush=True)  # fmt: skip
     return results
 
 
