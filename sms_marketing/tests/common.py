@@ -1,5 +1,14 @@
 from odoo.tests import TransactionCase, new_test_user
 
+#: a simulator that delivers every SMS and never replies (tests decide who clicks, replies)
+SIMULATOR_DELIVERS_ALL = {
+    "simulator_delivered": 100,
+    "simulator_undelivered": 0,
+    "simulator_failed": 0,
+    "simulator_reply_stop": 0,
+    "simulator_reply_text": 0,
+}
+
 
 class SmsMarketingCommon(TransactionCase):
     """Fixtures shared by the addon's tests: one user per access level, a Chinese default

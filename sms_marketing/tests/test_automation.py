@@ -15,7 +15,7 @@ from odoo.tests import TransactionCase, tagged, users
 from odoo.tools import SQL, config
 
 from ..models.sms_marketing_automation_run import SmsMarketingAutomation as FlowEngine
-from .common import SmsMarketingDispatchCommon
+from .common import SIMULATOR_DELIVERS_ALL, SmsMarketingDispatchCommon
 
 
 class AutomationCommon(SmsMarketingDispatchCommon):
@@ -29,15 +29,7 @@ class AutomationCommon(SmsMarketingDispatchCommon):
             {"sms_consent_mode": "opt_in", "sms_quiet_hours": False, "sms_frequency_cap_count": 0}
         )
         # every SMS delivered, no reply: the flows' tests decide who clicks and replies
-        cls.simulator.write(
-            {
-                "simulator_delivered": 100,
-                "simulator_undelivered": 0,
-                "simulator_failed": 0,
-                "simulator_reply_stop": 0,
-                "simulator_reply_text": 0,
-            }
-        )
+        cls.simulator.write(SIMULATOR_DELIVERS_ALL)
         cls.Flow = cls.env["sms.marketing.automation"]
         cls.Step = cls.env["sms.marketing.automation.step"]
         cls.Enrollment = cls.env["sms.marketing.automation.enrollment"]

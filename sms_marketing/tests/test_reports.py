@@ -11,7 +11,7 @@ from odoo.exceptions import AccessError
 from odoo.tests import Form, tagged, users
 
 from ..models import sms_marketing_campaign_prepare as prepare
-from .common import SmsMarketingDispatchCommon
+from .common import SIMULATOR_DELIVERS_ALL, SmsMarketingDispatchCommon
 
 
 class ReportsCommon(SmsMarketingDispatchCommon):
@@ -22,15 +22,7 @@ class ReportsCommon(SmsMarketingDispatchCommon):
     def setUpClass(cls):
         super().setUpClass()
         cls.company.write({"sms_consent_mode": "opt_in", "sms_quiet_hours": False})
-        cls.simulator.write(
-            {
-                "simulator_delivered": 100,
-                "simulator_undelivered": 0,
-                "simulator_failed": 0,
-                "simulator_reply_stop": 0,
-                "simulator_reply_text": 0,
-            }
-        )
+        cls.simulator.write(SIMULATOR_DELIVERS_ALL)
         Partner = cls.env["res.partner"]
         cls.vip = cls.env["sms.marketing.tag"].create({"name": "Report VIP"})
         cls.ann = Partner.create({"name": "Ann Report", "mobile": "+8613700010001"})

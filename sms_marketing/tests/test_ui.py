@@ -6,6 +6,7 @@ from odoo import SUPERUSER_ID, api, fields
 from odoo.tests import HttpCase, tagged
 
 from ..core import gateways as gw
+from .common import SIMULATOR_DELIVERS_ALL
 
 
 @tagged("post_install", "-at_install")
@@ -77,11 +78,7 @@ class TestCampaignUi(HttpCase):
                 "provider": "simulator",
                 "simulator_report_delay": 0,
                 "simulator_reply_delay": 0,
-                "simulator_delivered": 100,
-                "simulator_undelivered": 0,
-                "simulator_failed": 0,
-                "simulator_reply_stop": 0,
-                "simulator_reply_text": 0,
+                **SIMULATOR_DELIVERS_ALL,
             }
         )
         cls.marketer = cls.env["res.users"].create(
@@ -350,11 +347,7 @@ class TestAutomationUi(HttpCase):
                 "provider": "simulator",
                 "simulator_report_delay": 0,
                 "simulator_reply_delay": 0,
-                "simulator_delivered": 100,
-                "simulator_undelivered": 0,
-                "simulator_failed": 0,
-                "simulator_reply_stop": 0,
-                "simulator_reply_text": 0,
+                **SIMULATOR_DELIVERS_ALL,
             }
         )
         cls.env["ir.config_parameter"].sudo().set_param("sms_marketing.api_rate_limit", 0)
@@ -456,11 +449,7 @@ class TestReportingUi(HttpCase):
                 "provider": "simulator",
                 "simulator_report_delay": 0,
                 "simulator_reply_delay": 0,
-                "simulator_delivered": 100,
-                "simulator_undelivered": 0,
-                "simulator_failed": 0,
-                "simulator_reply_stop": 0,
-                "simulator_reply_text": 0,
+                **SIMULATOR_DELIVERS_ALL,
             }
         )
         cls.marketer = env["res.users"].create(
