@@ -117,6 +117,10 @@ MESSAGES = [
         False,
         {"action"},
     ),
+    # the Chinese opt-out replies are no call to action either (T, N, R as well as TD)
+    ("{{ first_name }}，新品8折，今晚截止，回复T退订", "CN", False, True, {"action"}),
+    ("{{ first_name }}，新品8折，今晚截止，拒收请回复R", "CN", False, True, {"action"}),
+    ("{{ first_name }}，新品8折，今晚截止，回复1参与 回复N退订", "CN", False, True, set()),
 ]
 
 

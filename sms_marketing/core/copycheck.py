@@ -98,10 +98,11 @@ _URGENCY_RE = re.compile(
     r"今天|今日|今晚|明天|本周|周末|限时|限量|最后|仅剩|仅限|截止|立即|马上|速|倒计时|即将结束|结束",
     re.IGNORECASE,
 )
-# a reply keyword that is not the opt-out one ("Reply STOP", "回复TD退订")
+# a reply keyword that is not an opt-out one ("Reply STOP", "回复TD退订", "回复T退订", "拒收请
+# 回复R"; Chinese characters are word characters: no \b between "T" and "退")
 _REPLY_RE = re.compile(
     r"\breply\s+(?!stop\b)\w+|\btext\s+(?!stop\b)\w+\s+to\b|"
-    r"回复\s*(?!TD|T\b|N\b|退订)[\w\u4e00-\u9fff]",
+    r"回复\s*(?!(?:TD|T|N|R)(?![A-Za-z0-9])|退订)[\w\u4e00-\u9fff]",
     re.IGNORECASE,
 )
 _SHORTENERS = (
