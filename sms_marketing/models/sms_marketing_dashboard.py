@@ -25,7 +25,9 @@ class SmsMarketingDashboard(models.AbstractModel):
         Report = self.env["sms.marketing.trace.report"]
         Report.check_access("read")
         days = max(int(days or 30), 1)
-        since = fields.Date.subtract(fields.Date.context_today(self), days=days - 1)
+        # the summary's days are UTC days (see sms.marketing.trace.daily)
+        today = fields.Date.today()
+        since = fields.Date.subtract(today, days=days - 1)
         companies = self.env.companies.ids
         where = SQL("day >= %s AND company_id = ANY(%s)", since, companies)
         cr = self.env.cr
@@ -77,7 +79,7 @@ class SmsMarketingDashboard(models.AbstractModel):
               GROUP BY d ORDER BY d
                 """,
                 since,
-                fields.Date.context_today(self),
+                today,
                 companies,
             )
         )
