@@ -193,28 +193,46 @@ class SmsMarketingPartnerActivity(models.Model):
         the SMS sent to them: the rate of engaged SMS per sending hour in the contact's
         time zone, each hour's rate pulled towards everyone's rate at that hour (two
         SMS' worth, so that one lucky click does not decide), over the last year. Contacts
-        engaged fewer than twice get none: campaigns then use their RFM group's hour."""
+        who never engaged (or no longer within the year) get none: campaigns then use
+        their RFM group's hour."""
         cr = self.env.cr
         cr.execute("DROP TABLE IF EXISTS sms_marketing_hours")
         cr.execute(
             SQL(
                 """
                 CREATE TEMP TABLE sms_marketing_hours ON COMMIT DROP AS
-                SELECT t.partner_id, (local.at)::time AS at_time,
-                       extract(hour FROM local.at)::int AS hour,
+                SELECT t.partner_id, extract(hour FROM local.at)::int AS hour,
                        ((extract(isodow FROM local.at)::int - 1) * 24
                         + extract(hour FROM local.at)::int) AS how,
                        (t.clicked_at IS NOT NULL OR t.replied_at IS NOT NULL) AS engaged
                   FROM sms_marketing_trace t
                   JOIN res_partner p ON p.id = t.partner_id
+                  JOIN res_company c ON c.id = t.company_id
+             LEFT JOIN res_partner cp ON cp.id = c.partner_id
                  CROSS JOIN LATERAL (
-                       SELECT (t.sent_at AT TIME ZONE 'UTC') AT TIME ZONE COALESCE(p.sms_tz, 'UTC')
-                              AS at) local
+                       -- the zone campaigns and flows send in: the contact's, else the
+                       -- company's (see _best_time_scheduler, _tz_sql)
+                       SELECT (t.sent_at AT TIME ZONE 'UTC')
+                              AT TIME ZONE COALESCE(p.sms_tz, cp.tz, 'UTC') AS at) local
                  WHERE t.sent_at >= (now() AT TIME ZONE 'utc') - interval '365 days'
                    AND t.message_class = 'marketing' AND NOT COALESCE(t.is_test, false)
                    AND t.state = ANY(%s)
                 """,
                 SENT_STATES,
+            )
+        )
+        # contacts whose engaged SMS are now older than a year lose their hours
+        cr.execute(
+            SQL(
+                """
+                UPDATE sms_marketing_partner_activity a
+                   SET best_hour = NULL, best_hour_of_week = NULL
+                 WHERE a.best_hour IS NOT NULL
+                   AND a.partner_id NOT IN (
+                       SELECT partner_id FROM sms_marketing_hours GROUP BY partner_id
+                       HAVING count(*) FILTER (WHERE engaged) >= %s)
+                """,
+                BEST_HOUR_MIN_ENGAGED,
             )
         )
         for column, bucket in (("best_hour", "hour"), ("best_hour_of_week", "how")):

@@ -158,6 +158,16 @@ class TestBehaviourSegments(SmsMarketingCommon):
         self.assertEqual(rows[p[0]].best_hour_of_week, weekday * 24 + 19)
         # 10:00: 1 click in 15 SMS; 12:00: 1 in 2; 19:00: 1 in 1; 15:00: none in 1
         self.assertEqual(Activity._fallback_best_hours(), {"*": 19})
+        # a year later, p[3]'s click no longer says anything: its hour goes
+        self.env.cr.execute(
+            "UPDATE sms_marketing_trace SET sent_at = sent_at - interval '400 days'"
+            " WHERE partner_id = %s",
+            [p[3].id],
+        )
+        Activity._cron_refresh()
+        self.assertFalse(rows[p[3]].best_hour)
+        self.assertFalse(rows[p[3]].best_hour_of_week)
+        self.assertEqual(rows[p[0]].best_hour, 19)
 
     @freeze_time("2027-02-20 04:00:00")
     def test_birthdays_in_the_next_days(self):
