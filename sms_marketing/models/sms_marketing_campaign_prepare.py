@@ -399,7 +399,9 @@ class SmsMarketingCampaign(models.Model):
                 default_tz=company.partner_id.tz or "UTC",
             )
         best_time = None
-        if marketing and self.best_send_time and not is_test:
+        # not the A/B test's share: its winner is chosen hours after it is queued, by then
+        # most of it would still wait for its best hour
+        if marketing and self.best_send_time and not is_test and self.prepare_phase != "test":
             best_time = self._best_time_scheduler(rows, now)
         scheduled_text = {}
         segments_of = {}
