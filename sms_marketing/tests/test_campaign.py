@@ -1,5 +1,6 @@
 import time
 from datetime import datetime, timedelta
+from unittest.mock import patch
 from zoneinfo import ZoneInfo
 
 from odoo import fields
@@ -511,6 +512,28 @@ class TestCampaignAB(TestCampaignCommon):
         self.env.invalidate_all()
         self.Campaign._cron_prepare()
         self.env.invalidate_all()
+
+    def test_best_send_time_leaves_the_test_share_at_once(self):
+        """The test share is measured a few hours after it is queued: it is not held for
+        the contacts' best hours; the rest is."""
+        partners = self.make_partners(40, tz="UTC")
+        self.company.sms_quiet_hours = False
+        far = (fields.Datetime.now().hour + 12) % 24
+        self.env["ir.config_parameter"].set_param("sms_marketing.best_hours", f'{{"*": {far}}}')
+        campaign = self.ab_campaign(partners, ab_test_percent=50, best_send_time=True)
+        with (
+            patch.object(prepare_module, "EXPLORE_SHARE", 0.0),
+            patch.object(prepare_module, "EXPLORE_SHARE_NEW", 0.0),
+        ):
+            tests = self.prepare(campaign)
+            soon = fields.Datetime.now() + timedelta(minutes=1)
+            self.assertTrue(tests)
+            self.assertTrue(all(not t.scheduled_at or t.scheduled_at <= soon for t in tests))
+            self.dispatch()
+            self.decide(campaign)
+            rest = self.prepare(campaign) - tests
+        self.assertTrue(rest)
+        self.assertTrue(all(t.scheduled_at > soon + timedelta(hours=10) for t in rest))
 
     def test_significant_winner_goes_to_the_rest(self):
         partners = self.make_partners(500)
