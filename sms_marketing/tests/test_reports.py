@@ -205,6 +205,12 @@ class TestSegmentExport(ReportsCommon):
         rows = list(sheet.iter_rows(values_only=True))
         self.assertEqual(len(rows), 4)
         self.assertEqual(wizard.file_name, "Report audience.xlsx")
+        # characters a sheet's title cannot hold
+        self.segment.name = "VIP / 2024: [Spring]?"
+        wizard, data = self.export("xlsx", self.user_manager)
+        sheet = load_workbook(io.BytesIO(data), read_only=True).active
+        self.assertEqual(sheet.title, "VIP   2024   Spring")
+        self.assertEqual(len(list(sheet.iter_rows(values_only=True))), 4)
 
     def test_only_managers_export(self):
         with self.assertRaises(AccessError):

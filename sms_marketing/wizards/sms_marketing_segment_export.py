@@ -1,6 +1,7 @@
 import base64
 import csv
 import io
+import re
 
 from openpyxl import Workbook
 
@@ -93,7 +94,9 @@ class SmsMarketingSegmentExport(models.TransientModel):
             data = buffer.getvalue().encode("utf-8-sig")
         else:
             book = Workbook(write_only=True)
-            sheet = book.create_sheet(segment.name[:31] or "Contacts")
+            # a sheet's title: 31 characters at most, none of []:*?/\
+            title = re.sub(r"[\[\]:*?/\\]", " ", segment.name)[:31].strip()
+            sheet = book.create_sheet(title or "Contacts")
             sheet.append(headers)
             for row in self._rows():
                 count += 1
@@ -121,6 +124,8 @@ class SmsMarketingSegmentExport(models.TransientModel):
         )
         return {
             "type": "ir.actions.act_url",
-            "url": f"/web/content/{self._name}/{self.id}/file/{name}?download=true",
+            # the name in the query (a / or ? in the segment's name would break a path)
+            "url": f"/web/content/?model={self._name}&id={self.id}&field=file"
+            "&filename_field=file_name&download=true",
             "target": "self",
         }
