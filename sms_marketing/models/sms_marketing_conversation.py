@@ -213,18 +213,13 @@ class SmsMarketingConversation(models.Model):
                 self.env._("This contact opted out of SMS: no reply can be sent to them.")
             )
         self.env["sms.marketing.trace"].check_access("read")
-        gateway = (
-            self.gateway_id
-            if self.gateway_id.active and self.gateway_id.use_transactional
-            else None
-        )
         trace = self.env["sms.marketing.trace"]._sms_marketing_send_reply(
             self.company_id,
             partner,
             partner.sms_e164,
             body,
             origin=f"conversation:{self.id}",
-            gateway=gateway,
+            gateway=self.gateway_id,
         )
         self.write(
             {

@@ -245,8 +245,10 @@ class SmsMarketingTrace(models.Model):
 
     def _sms_marketing_send_reply(self, company, partner, number, body, origin=None, gateway=None):
         """Queue a transactional SMS (keyword answers, double opt-in requests, replies of
-        a conversation, through ``gateway`` when given); the dispatcher is woken up at
-        once."""
+        a conversation, through ``gateway`` when given and still in use for transactional
+        SMS, else the routing's); the dispatcher is woken up at once."""
+        if gateway and not (gateway.active and gateway.use_transactional):
+            gateway = None
         info = core_phone.normalize(number)
         return self.sudo().create(
             {
