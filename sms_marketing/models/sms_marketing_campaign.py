@@ -510,12 +510,19 @@ class SmsMarketingCampaign(models.Model):
             campaign.counter_remaining = info.remaining
             campaign.counter_warning = warning
 
-    @api.depends("body", "message_class", "add_footer", "company_id", "gateway_id", "variant_ids")
+    @api.depends(
+        "body",
+        "message_class",
+        "add_footer",
+        "company_id",
+        "gateway_id",
+        "ab_testing",
+        "variant_ids.body",
+    )
     @api.depends_context("lang")
     def _compute_copy_check_html(self):
         for campaign in self:
-            bodies = campaign._get_bodies() if campaign.ab_testing else [campaign.body or ""]
-            campaign.copy_check_html = campaign._copy_check_html(bodies[0] if bodies else "")
+            campaign.copy_check_html = campaign._copy_check_html(campaign._get_bodies()[0])
 
     def _copy_check_html(self, body):
         """The copy assistant's verdicts on ``body``, worded in the user's language."""

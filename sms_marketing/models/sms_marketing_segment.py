@@ -263,7 +263,14 @@ class SmsMarketingSegment(models.Model):
             segment.partner_count, segment.reachable_count = self.env.cr.fetchone()
 
     @api.depends(
-        "domain", "tag_ids", "exclude_tag_ids", "country_ids", "behaviour", "behaviour_days"
+        "domain",
+        "tag_ids",
+        "exclude_tag_ids",
+        "country_ids",
+        "behaviour",
+        "behaviour_days",
+        "behaviour_sends",
+        "rfm_group",
     )
     def _compute_sample_partner_ids(self):
         Partner = self.env["res.partner"]
