@@ -860,17 +860,7 @@ class SmsMarketingEvent(models.Model):
         self.env["res.partner"].invalidate_model(["sms_cart_url", "sms_cart_at"])
         # the contacts' last order and last product view (dormant flows and behaviour
         # segments read them)
-        for column, event_type in (("last_order_at", "order"), ("last_view_at", "product_view")):
-            self.env.cr.execute(
-                SQL(
-                    """SELECT partner_id, max(occurred_at) FROM sms_marketing_event
-                        WHERE id = ANY(%s) AND partner_id IS NOT NULL AND type = %s
-                     GROUP BY partner_id""",
-                    list(event_ids),
-                    event_type,
-                )
-            )
-            self.env["sms.marketing.partner.activity"]._record(column, dict(self.env.cr.fetchall()))
+        self.env["sms.marketing.partner.activity"]._record_events(event_ids)
 
     def _cron_purge_payloads(self):
         """Empty the payloads (order lines, data) of events older than their company's

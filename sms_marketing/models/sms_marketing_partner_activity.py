@@ -312,6 +312,36 @@ class SmsMarketingPartnerActivity(models.Model):
         return dict(self.env.cr.fetchall())
 
     @api.model
+    def _record_events(self, event_ids):
+        """Keep the latest order and product view of the events ``event_ids`` on their
+        contacts, in one statement (rows written in contact order, as :meth:`_record`)."""
+        self.env.cr.execute(
+            SQL(
+                """
+                INSERT INTO sms_marketing_partner_activity (partner_id, last_order_at, last_view_at)
+                SELECT partner_id, max(occurred_at) FILTER (WHERE type = 'order'),
+                       max(occurred_at) FILTER (WHERE type = 'product_view')
+                  FROM sms_marketing_event
+                 WHERE id = ANY(%s) AND partner_id IS NOT NULL
+                   AND type IN ('order', 'product_view')
+              GROUP BY partner_id
+              ORDER BY partner_id
+                    ON CONFLICT (partner_id) DO UPDATE
+                   SET last_order_at = GREATEST(sms_marketing_partner_activity.last_order_at,
+                                                EXCLUDED.last_order_at),
+                       last_view_at = GREATEST(sms_marketing_partner_activity.last_view_at,
+                                               EXCLUDED.last_view_at)
+             RETURNING partner_id
+                """,
+                list(event_ids),
+            )
+        )
+        partners = [row[0] for row in self.env.cr.fetchall()]
+        self.invalidate_model(["last_order_at", "last_view_at"])
+        self.env["res.partner"].browse(partners).invalidate_recordset(
+            ["sms_last_order_at", "sms_activity_id"]
+        )
+
     def _record(self, column, moments):
         """Keep the latest of ``moments`` (``{partner id: datetime}``) in ``column``
         (``last_order_at`` or ``last_click_at``), in one statement; rows are written in
@@ -336,6 +366,7 @@ class SmsMarketingPartnerActivity(models.Model):
                 moments="{" + ",".join(f'"{moments[p]}"' for p in partners) + "}",
             )
         )
+        self.invalidate_model([column])
         self.env["res.partner"].browse(partners).invalidate_recordset(
             ["sms_last_order_at", "sms_last_click_at"]
         )
