@@ -33,6 +33,14 @@ class SmsMarketingInbound(models.Model):
     received_at = fields.Datetime(default=fields.Datetime.now, readonly=True)
     keyword_class = fields.Selection(KEYWORD_CLASSES, readonly=True, required=True)
     partner_id = fields.Many2one("res.partner", string="Contact", index="btree_not_null")
+    keyword_id = fields.Many2one(
+        "sms.marketing.keyword",
+        string="Keyword",
+        index="btree_not_null",
+        ondelete="set null",
+        readonly=True,
+        help="The reply keyword this SMS matched, whose action was taken.",
+    )
     trace_id = fields.Many2one(
         "sms.marketing.trace",
         string="In Reply To",

@@ -36,7 +36,9 @@ class SmsMarketingKeyword(models.Model):
     reply_body = fields.Text(
         string="Answer", help="Sent back when the keyword is received (a transactional SMS)."
     )
-    match_count = fields.Integer(string="Received", readonly=True, copy=False)
+    # counted from the replies (a counter on the rule would be one row every reply of a
+    # busy campaign writes)
+    match_count = fields.Integer(string="Received", compute="_compute_match_count")
 
     @api.constrains("keyword", "action", "tag_id", "automation_id")
     def _check_keyword(self):
@@ -54,6 +56,15 @@ class SmsMarketingKeyword(models.Model):
                 raise ValidationError(self.env._("Choose the tag."))
             if rule.action == "enroll" and not rule.automation_id:
                 raise ValidationError(self.env._("Choose the flow."))
+
+    def _compute_match_count(self):
+        counts = dict(
+            self.env["sms.marketing.inbound"]
+            .sudo()
+            ._read_group([("keyword_id", "in", self.ids)], ["keyword_id"], ["__count"])
+        )
+        for rule in self:
+            rule.match_count = counts.get(rule._origin, 0)
 
     @api.model
     def _apply(self, inbounds):
@@ -87,7 +98,7 @@ class SmsMarketingKeyword(models.Model):
                         number=inbound.sender,
                     ),
                 )
-            rule.match_count += 1
+            inbound.keyword_id = rule
             if rule.reply_body:
                 answers[inbound] = rule.reply_body
         return answers

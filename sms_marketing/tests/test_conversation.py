@@ -100,7 +100,7 @@ class TestConversations(SmsMarketingDispatchCommon):
                 "reply_body": "已报名，祝您好运！",
             }
         )
-        Keyword.create({"keyword": "JOIN", "action": "enroll", "automation_id": flow.id})
+        join = Keyword.create({"keyword": "JOIN", "action": "enroll", "automation_id": flow.id})
         self.receive(" 参与 ")
         self.assertIn(tag, self.partner_cn.sms_tag_ids)
         answer = self.env["sms.marketing.trace"].search(
@@ -109,6 +109,8 @@ class TestConversations(SmsMarketingDispatchCommon):
         self.assertEqual(answer.message_class, "transactional")
         self.receive("join")
         self.assertEqual(flow.enrollment_ids.partner_id, self.partner_cn)
+        self.receive("JOIN ")
+        self.assertEqual(join.match_count, 2)
         pending = self.env["res.partner"].create({"name": "Pending", "mobile": "+8613700030001"})
         pending.action_sms_request_double_optin()
         Keyword.create({"keyword": "OK", "action": "confirm"})
