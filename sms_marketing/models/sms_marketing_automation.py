@@ -14,6 +14,7 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL
 
 from ..core import events as core_events
+from .sms_marketing_trace import MESSAGE_CLASSES
 
 TRIGGERS = [
     ("contact_created", "Contact created"),
@@ -103,7 +104,7 @@ class SmsMarketingAutomation(models.Model):
         copy=False,
     )
     message_class = fields.Selection(
-        [("marketing", "Marketing"), ("transactional", "Transactional")],
+        MESSAGE_CLASSES,
         default="marketing",
         required=True,
         tracking=True,

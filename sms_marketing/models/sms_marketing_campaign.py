@@ -12,6 +12,7 @@ from ..core import compose as core_compose
 from ..core import copycheck as core_copycheck
 from ..core import encoding as core_encoding
 from ..core import template as core_template
+from .sms_marketing_trace import MESSAGE_CLASSES
 
 _logger = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ class SmsMarketingCampaign(models.Model):
         help="Campaign of the UTM parameters added to tracked links; created on launch when empty.",
     )
     message_class = fields.Selection(
-        [("marketing", "Marketing"), ("transactional", "Transactional")],
+        MESSAGE_CLASSES,
         required=True,
         default="marketing",
         tracking=True,

@@ -22,6 +22,8 @@ TRACE_STATES = [
     ("canceled", "Canceled"),
 ]
 
+MESSAGE_CLASSES = [("marketing", "Marketing"), ("transactional", "Transactional")]
+
 EXCLUSION_REASONS = [
     ("no_consent", "No Consent"),
     ("opted_out", "Opted Out"),
@@ -97,7 +99,7 @@ class SmsMarketingTrace(models.Model):
     body = fields.Text(required=True)
     segments = fields.Integer()
     message_class = fields.Selection(
-        [("marketing", "Marketing"), ("transactional", "Transactional")],
+        MESSAGE_CLASSES,
         required=True,
         default="marketing",
     )

@@ -4,7 +4,8 @@ from odoo import api, fields, models
 from odoo.tools import SQL
 
 from .res_partner import NUMBER_TYPES
-from .sms_marketing_trace import ERROR_CODES, EXCLUSION_REASONS
+from .sms_marketing_trace import ERROR_CODES, EXCLUSION_REASONS, MESSAGE_CLASSES
+from .sms_marketing_trace_daily_tag import TAG_MEASURES
 
 _logger = logging.getLogger(__name__)
 
@@ -12,7 +13,8 @@ _logger = logging.getLogger(__name__)
 #: them, seven days by default) still arrive for the SMS of these days.
 REFRESH_DAYS = 8
 SENT = ("sent", "delivered", "undelivered", "unknown")
-REASONS = ERROR_CODES + [item for item in EXCLUSION_REASONS if item[0] != "unknown"]
+#: failure and exclusion reasons, each once (an invalid number is both)
+REASONS = ERROR_CODES + [item for item in EXCLUSION_REASONS if item not in ERROR_CODES]
 
 #: The measures of the summary (and of the reports on it), in order.
 MEASURES = (
@@ -55,9 +57,7 @@ class SmsMarketingTraceDaily(models.Model):
     gateway_id = fields.Many2one("sms.marketing.gateway", ondelete="set null")
     country_id = fields.Many2one("res.country")
     number_type = fields.Selection(NUMBER_TYPES)
-    message_class = fields.Selection(
-        [("marketing", "Marketing"), ("transactional", "Transactional")]
-    )
+    message_class = fields.Selection(MESSAGE_CLASSES)
     reason = fields.Selection(REASONS)
     targeted = fields.Integer()
     excluded = fields.Integer()
@@ -133,7 +133,6 @@ class SmsMarketingTraceDaily(models.Model):
                 sums=self._sums_sql(MEASURES),
             )
         )
-        tag_measures = self.env["sms.marketing.trace.daily.tag"]._measures()
         cr.execute(
             SQL(
                 """
@@ -144,8 +143,8 @@ class SmsMarketingTraceDaily(models.Model):
                   JOIN res_partner_sms_marketing_tag_rel r ON r.partner_id = s.partner_id
               GROUP BY s.day, s.company_id, s.campaign_id, r.tag_id, s.message_class
                 """,
-                measures=SQL(", ").join(SQL.identifier(m) for m in tag_measures),
-                sums=self._sums_sql(tag_measures, alias="s"),
+                measures=SQL(", ").join(SQL.identifier(m) for m in TAG_MEASURES),
+                sums=self._sums_sql(TAG_MEASURES, alias="s"),
             )
         )
         cr.execute("DROP TABLE sms_marketing_daily_src")

@@ -1,4 +1,6 @@
-from odoo import api, fields, models
+from odoo import fields, models
+
+from .sms_marketing_trace import MESSAGE_CLASSES
 
 #: The measures summed per contact tag (a subset of the daily figures').
 TAG_MEASURES = (
@@ -28,9 +30,7 @@ class SmsMarketingTraceDailyTag(models.Model):
     company_id = fields.Many2one("res.company", required=True, index=True)
     campaign_id = fields.Many2one("sms.marketing.campaign", ondelete="cascade")
     tag_id = fields.Many2one("sms.marketing.tag", required=True, ondelete="cascade")
-    message_class = fields.Selection(
-        [("marketing", "Marketing"), ("transactional", "Transactional")]
-    )
+    message_class = fields.Selection(MESSAGE_CLASSES)
     targeted = fields.Integer()
     sent = fields.Integer()
     delivered = fields.Integer()
@@ -40,7 +40,3 @@ class SmsMarketingTraceDailyTag(models.Model):
     converted = fields.Integer()
     revenue = fields.Float(digits=(16, 2))
     cost = fields.Float(digits=(16, 4))
-
-    @api.model
-    def _measures(self):
-        return TAG_MEASURES

@@ -2,7 +2,9 @@ from odoo import fields, models, tools
 from odoo.tools import SQL
 
 from .res_partner import NUMBER_TYPES
+from .sms_marketing_trace import MESSAGE_CLASSES
 from .sms_marketing_trace_daily import MEASURES, REASONS
+from .sms_marketing_trace_daily_tag import TAG_MEASURES
 
 
 class SmsMarketingTraceReport(models.Model):
@@ -27,9 +29,7 @@ class SmsMarketingTraceReport(models.Model):
     gateway_id = fields.Many2one("sms.marketing.gateway", readonly=True)
     country_id = fields.Many2one("res.country", readonly=True)
     number_type = fields.Selection(NUMBER_TYPES, readonly=True)
-    message_class = fields.Selection(
-        [("marketing", "Marketing"), ("transactional", "Transactional")], readonly=True
-    )
+    message_class = fields.Selection(MESSAGE_CLASSES, readonly=True)
     reason = fields.Selection(REASONS, string="Failure or Exclusion Reason", readonly=True)
     targeted = fields.Integer(readonly=True)
     excluded = fields.Integer(readonly=True)
@@ -113,9 +113,7 @@ class SmsMarketingTraceTagReport(models.Model):
     company_id = fields.Many2one("res.company", readonly=True)
     campaign_id = fields.Many2one("sms.marketing.campaign", readonly=True)
     tag_id = fields.Many2one("sms.marketing.tag", readonly=True)
-    message_class = fields.Selection(
-        [("marketing", "Marketing"), ("transactional", "Transactional")], readonly=True
-    )
+    message_class = fields.Selection(MESSAGE_CLASSES, readonly=True)
     targeted = fields.Integer(readonly=True)
     sent = fields.Integer(readonly=True)
     delivered = fields.Integer(readonly=True)
@@ -128,7 +126,7 @@ class SmsMarketingTraceTagReport(models.Model):
 
     def init(self):
         tools.drop_view_if_exists(self.env.cr, self._table)
-        measures = self.env["sms.marketing.trace.daily.tag"]._measures()
+        measures = TAG_MEASURES
         self.env.cr.execute(
             SQL(
                 """
