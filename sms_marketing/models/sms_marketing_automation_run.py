@@ -21,7 +21,7 @@ from psycopg2 import errors
 from odoo import api, fields, models
 from odoo.tools import SQL
 
-from .sms_marketing_dispatcher import _read_committed
+from .sms_marketing_dispatcher import _int_array, _read_committed
 
 _logger = logging.getLogger(__name__)
 
@@ -38,12 +38,6 @@ MAX_HOPS = 50
 FOLD_SECONDS = 3600
 _counts_folded = {}  # database name -> time.monotonic() of the last fold
 UNITS = {"minutes": "minute", "hours": "hour", "days": "day"}
-
-
-def _int_array(ids):
-    """A PostgreSQL array literal of integers (``%s::int[]``): parsed far faster than the
-    ``ARRAY[...]`` psycopg2 makes of a list of ten thousand ids."""
-    return "{" + ",".join(str(int(i)) for i in ids) + "}"
 
 
 class _Enrollment:

@@ -31,6 +31,7 @@ from ..core import abtest as core_abtest
 from ..core import encoding as core_encoding
 from ..core import sendtime as core_sendtime
 from .sms_marketing_campaign import PARTNER_PLACEHOLDERS, new_link_token, placeholder_maker
+from .sms_marketing_dispatcher import _int_array
 
 _logger = logging.getLogger(__name__)
 
@@ -484,7 +485,7 @@ class SmsMarketingCampaign(models.Model):
             SQL(
                 "SELECT partner_id, best_hour, rfm_group FROM sms_marketing_partner_activity"
                 " WHERE partner_id = ANY(%s::int[])",
-                "{" + ",".join(map(str, ids)) + "}",
+                _int_array(ids),
             )
         )
         known = {pid: (hour, group) for pid, hour, group in self.env.cr.fetchall()}

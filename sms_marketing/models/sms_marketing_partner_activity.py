@@ -3,6 +3,8 @@ import json
 from odoo import api, fields, models
 from odoo.tools import SQL
 
+from .sms_marketing_dispatcher import _array_literal, _int_array
+
 #: RFM groups, from the recency (R), frequency (F) and monetary (M) quintiles (5 best).
 RFM_GROUPS = [
     ("champions", "Champions"),
@@ -362,8 +364,8 @@ class SmsMarketingPartnerActivity(models.Model):
                                              EXCLUDED.%(column)s)
                 """,
                 column=SQL.identifier(column),
-                partners="{" + ",".join(map(str, partners)) + "}",
-                moments="{" + ",".join(f'"{moments[p]}"' for p in partners) + "}",
+                partners=_int_array(partners),
+                moments=_array_literal([moments[p] for p in partners]),
             )
         )
         self.invalidate_model([column])
