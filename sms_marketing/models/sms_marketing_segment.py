@@ -184,7 +184,9 @@ class SmsMarketingSegment(models.Model):
             )
         if behaviour == "birthday":
             # the next N days in the company's calendar; Feb 29 is on Feb 28 in other years
-            today = fields.Date.context_today(self.with_context(tz=self.env.user.tz or "UTC"))
+            # (the same for the marketer counting and the scheduled action preparing)
+            company = self.company_id or self.env.company
+            today = fields.Date.context_today(self.with_context(tz=company.partner_id.tz or "UTC"))
             return SQL(
                 """SELECT p.id FROM res_partner p
                     WHERE p.sms_birthday IS NOT NULL
