@@ -83,13 +83,31 @@ class SmsMarketingTraceReport(models.Model):
             ("message_class", self.message_class),
         ):
             domain.append((field, "=", value or False))
-        if self.country_id:
-            domain.append(("country_code", "=", self.country_id.code))
+        # the line's own SMS: each dimension, empty ones too (see _source_sql)
+        domain.append(("country_code", "=", self.country_id.code or False))
+        domain.append(("partner_id.sms_number_type", "=", self.number_type or False))
+        failed = ["failed", "undelivered"]
         if self.reason:
             domain += [
                 "|",
+                "&",
+                ("state", "in", failed),
                 ("error_code", "=", self.reason),
+                "&",
+                ("state", "=", "excluded"),
                 ("exclusion_reason", "=", self.reason),
+            ]
+        else:
+            domain += [
+                "|",
+                "|",
+                ("state", "not in", [*failed, "excluded"]),
+                "&",
+                ("state", "in", failed),
+                ("error_code", "=", False),
+                "&",
+                ("state", "=", "excluded"),
+                ("exclusion_reason", "=", False),
             ]
         action = self.env["ir.actions.act_window"]._for_xml_id(
             "sms_marketing.sms_marketing_trace_action"

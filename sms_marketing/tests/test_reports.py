@@ -111,6 +111,10 @@ class TestTraceReport(ReportsCommon):
         action = excluded.action_open_traces()
         traces = self.env["sms.marketing.trace"].search(action["domain"])
         self.assertEqual(traces.partner_id, self.cid)
+        # every line opens exactly the SMS it counts
+        for line in Report.search([("campaign_id", "=", campaign.id)]):
+            opened = self.env["sms.marketing.trace"].search(line.action_open_traces()["domain"])
+            self.assertEqual(len(opened), line.targeted)
         # by contact tag: Ann only
         tags = self.env["sms.marketing.trace.tag.report"].read_group(
             [("campaign_id", "=", campaign.id)], ["sent:sum", "clicked:sum"], ["tag_id"]
