@@ -35,7 +35,6 @@ class SmsMarketingInbound(models.Model):
     partner_id = fields.Many2one("res.partner", string="Contact", index="btree_not_null")
     keyword_id = fields.Many2one(
         "sms.marketing.keyword",
-        string="Keyword",
         index="btree_not_null",
         ondelete="set null",
         readonly=True,
