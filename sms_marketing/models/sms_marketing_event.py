@@ -783,9 +783,13 @@ class SmsMarketingEvent(models.Model):
         trace_ids = [row[0] for row in cr.fetchall()]
         if not trace_ids:
             return
+        # NO KEY UPDATE, as the UPDATE below takes: it does not wait for the key-share locks
+        # the events' foreign keys put on these SMS (taken in no particular order by the
+        # attribution; with FOR UPDATE two requests crediting the same SMS could deadlock)
         cr.execute(
             SQL(
-                "SELECT id FROM sms_marketing_trace WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+                "SELECT id FROM sms_marketing_trace WHERE id = ANY(%s) ORDER BY id"
+                " FOR NO KEY UPDATE",
                 trace_ids,
             )
         )
