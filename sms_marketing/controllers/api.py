@@ -18,6 +18,13 @@ PREFIX = "/sms_marketing/api/v1"
 #: Largest request body accepted (a batch of 1,000 orders with lines is about 1 MB).
 MAX_BODY = 5 * 1024 * 1024
 MAX_BATCH = 1000
+#: The company fields the endpoints read (fetched alone: a company has a hundred more).
+COMPANY_FIELDS = [
+    "currency_id",
+    "sms_default_country_id",
+    "sms_attribution_click_days",
+    "sms_attribution_view_days",
+]
 _BEARER_RE = re.compile(r"^bearer\s+(\S+)$", re.IGNORECASE)
 
 
@@ -57,11 +64,11 @@ class SmsMarketingApi(http.Controller):
         """Authenticate, rate-limit, decode the body, honour ``Idempotency-Key``, call
         ``handler(env, company, payload)`` returning ``(status, payload)``."""
         try:
-            env, token = self._authenticate()
+            env, token, company_id = self._authenticate()
             self._rate_limit(env, token)
             if not env.user.has_group(group):
                 raise ApiError(403, "forbidden", env._("This API key's user lacks the right."))
-            company = self._company(env)
+            company = self._company(env, company_id)
             env = env(context=dict(env.context, allowed_company_ids=[company.id]))
             body = self._read_body(env)
             key = request.httprequest.headers.get("Idempotency-Key")
@@ -101,36 +108,45 @@ class SmsMarketingApi(http.Controller):
             return _json_response(403, {"error": {"code": "forbidden", "message": str(exc)}})
 
     def _authenticate(self):
+        """``(env, key, company id)``: the environment of the key's user, in its language,
+        and the user's current company."""
         env = request.env
         header = request.httprequest.headers.get("Authorization", "")
         match = _BEARER_RE.match(header.strip())
-        uid = (
+        found = (
             env["res.users.apikeys"]._sms_marketing_check_key(match.group(1), API_SCOPE)
             if match
             else None
         )
-        if not uid:
+        if not found:
             raise ApiError(
                 401,
                 "unauthorized",
                 env._("Send a valid Odoo API key: Authorization: Bearer <key>."),
             )
+        uid, company_id, lang = found
         request.update_env(user=uid)
-        user = request.env.user
-        request.update_context(lang=user.lang or "en_US")
-        return request.env, match.group(1)
+        request.update_context(lang=lang or "en_US")
+        return request.env, match.group(1), company_id
 
-    def _company(self, env):
+    def _company(self, env, company_id):
+        """The company of the request: ``X-Company-Id`` when given (one of the user's),
+        else the user's current one; only the fields the endpoints read are fetched."""
         wanted = request.httprequest.headers.get("X-Company-Id")
-        if not wanted:
-            return env.user.company_id
-        company = (
-            env["res.company"].browse(int(wanted)) if re.fullmatch("[0-9]{1,9}", wanted) else None
-        )
-        if not company or company not in env.user.company_ids:
-            raise ApiError(
-                403, "forbidden", env._("This API key's user has no access to that company.")
+        if wanted:
+            company = (
+                env["res.company"].browse(int(wanted))
+                if re.fullmatch("[0-9]{1,9}", wanted)
+                else None
             )
+            if not company or company not in env.user.company_ids:
+                raise ApiError(
+                    403, "forbidden", env._("This API key's user has no access to that company.")
+                )
+        else:
+            company = env["res.company"].browse(company_id)
+        company.fetch(COMPANY_FIELDS)
+        company.currency_id.fetch(["name", "rounding", "decimal_places"])
         return company
 
     def _rate_limit(self, env, token):

@@ -51,17 +51,21 @@ class ResUsersApikeys(models.Model):
     _inherit = "res.users.apikeys"
 
     def _sms_marketing_check_key(self, key, scope):
-        """The user id of a valid API key of ``scope`` (or unscoped), like Odoo's
-        ``_check_credentials``, without its 6,000 PBKDF2 rounds on every request of an
-        integrator: a key already verified against the stored hash found now is accepted
-        when that hash is still the one stored. The row is read on every call, so a
-        revoked or expired key, or a deactivated user, is refused at once."""
+        """``(user id, company id, language)`` of the user of a valid API key of ``scope``
+        (or unscoped), else None; like Odoo's ``_check_credentials``, without its 6,000
+        PBKDF2 rounds on every request of an integrator: a key already verified against the
+        stored hash found now is accepted when that hash is still the one stored. The row is
+        read on every call, so a revoked or expired key, or a deactivated user, is refused
+        at once. The user's company and language come with it: an API request needs no
+        other read of the user."""
         index = key[: apikeys.INDEX_SIZE]
         self.env.cr.execute(
             SQL(
                 """
-                SELECT k.user_id, k.key
-                  FROM res_users_apikeys k JOIN res_users u ON u.id = k.user_id
+                SELECT k.user_id, k.key, u.company_id, p.lang
+                  FROM res_users_apikeys k
+                  JOIN res_users u ON u.id = k.user_id
+                  JOIN res_partner p ON p.id = u.partner_id
                  WHERE u.active AND k.index = %s AND (k.scope IS NULL OR k.scope = %s)
                    AND (k.expiration_date IS NULL
                         OR k.expiration_date >= now() AT TIME ZONE 'utc')
@@ -72,11 +76,11 @@ class ResUsersApikeys(models.Model):
         )
         digest = (self.env.cr.dbname, hashlib.sha256(key.encode()).hexdigest())
         known = _verified.get(digest)
-        for user_id, stored in self.env.cr.fetchall():
+        for user_id, stored, company_id, lang in self.env.cr.fetchall():
             if stored == known or apikeys.KEY_CRYPT_CONTEXT.verify(key, stored):
                 _verified[digest] = stored
                 _verified.move_to_end(digest)
                 while len(_verified) > _VERIFIED_MAX:
                     _verified.popitem(last=False)
-                return user_id
+                return user_id, company_id, lang
         return None
