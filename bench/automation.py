@@ -108,10 +108,10 @@ def work_ingest(odoo, registry, args):
     on_events = flows._on_events
     spent = [0.0]
 
-    def timed_on_events(self, event_ids):
+    def timed_on_events(self, *args):
         begin = time.perf_counter()
         try:
-            return on_events(self, event_ids)
+            return on_events(self, *args)
         finally:
             spent[0] += time.perf_counter() - begin
 

@@ -122,6 +122,8 @@ class ParsedEvent:
     recovery_url: str | None = None
     customer: Customer = field(default_factory=Customer)
     payload: dict | None = None
+    #: ``payload`` as JSON text (serialised once, to check its size, and stored as such)
+    payload_json: str | None = field(default=None, repr=False, compare=False)
 
 
 def _text(raw, key, limit, required=False):
@@ -330,6 +332,7 @@ def parse_event(raw, now=None, allow_partner_id=False):
     if data is not None and not isinstance(data, dict):
         raise EventError("invalid_type", "data")
     payload = {}
+    dumped = None
     if lines:
         payload["lines"] = lines
     if data:
@@ -358,4 +361,5 @@ def parse_event(raw, now=None, allow_partner_id=False):
         recovery_url=recovery_url,
         customer=customer,
         payload=payload or None,
+        payload_json=dumped,
     )

@@ -314,31 +314,30 @@ class SmsMarketingPartnerActivity(models.Model):
         return dict(self.env.cr.fetchall())
 
     @api.model
-    def _record_events(self, event_ids):
-        """Keep the latest order and product view of the events ``event_ids`` on their
-        contacts, in one statement (rows written in contact order, as :meth:`_record`)."""
+    def _record_events(self, orders, views):
+        """Keep the latest order and product view of new events on their contacts
+        (``orders`` and ``views``: ``{partner id: latest moment}``), in one statement (rows
+        written in contact order, as :meth:`_record`)."""
+        partners = sorted(set(orders) | set(views))
+        if not partners:
+            return
         self.env.cr.execute(
             SQL(
                 """
                 INSERT INTO sms_marketing_partner_activity (partner_id, last_order_at, last_view_at)
-                SELECT partner_id, max(occurred_at) FILTER (WHERE type = 'order'),
-                       max(occurred_at) FILTER (WHERE type = 'product_view')
-                  FROM sms_marketing_event
-                 WHERE id = ANY(%s) AND partner_id IS NOT NULL
-                   AND type IN ('order', 'product_view')
-              GROUP BY partner_id
-              ORDER BY partner_id
+                SELECT * FROM unnest(%(partners)s::int[], %(orders)s::timestamp[],
+                                     %(views)s::timestamp[])
                     ON CONFLICT (partner_id) DO UPDATE
                    SET last_order_at = GREATEST(sms_marketing_partner_activity.last_order_at,
                                                 EXCLUDED.last_order_at),
                        last_view_at = GREATEST(sms_marketing_partner_activity.last_view_at,
                                                EXCLUDED.last_view_at)
-             RETURNING partner_id
                 """,
-                list(event_ids),
+                partners=_int_array(partners),
+                orders=_array_literal([orders.get(p) for p in partners]),
+                views=_array_literal([views.get(p) for p in partners]),
             )
         )
-        partners = [row[0] for row in self.env.cr.fetchall()]
         self.invalidate_model(["last_order_at", "last_view_at"])
         self.env["res.partner"].browse(partners).invalidate_recordset(
             ["sms_last_order_at", "sms_activity_id"]
