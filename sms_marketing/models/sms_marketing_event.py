@@ -835,7 +835,7 @@ class SmsMarketingEvent(models.Model):
                       FROM sms_marketing_event o
                       JOIN sms_marketing_event r
                         ON r.company_id = o.company_id AND r.source = o.source
-                       AND r.refers_to = o.external_id
+                       AND r.refers_to = o.external_id AND r.refers_to IS NOT NULL
                      WHERE o.id = ANY(%s::int[]) AND r.refers_event_id IS NULL
                     """,
                     _int_array(order_ids),

@@ -96,6 +96,26 @@ class TestEventIngestion(SmsMarketingCommon):
             self.partner_us,
         )
 
+    def test_numbers_of_known_contacts_in_a_large_batch_match_without_parsing(self):
+        partners = self.env["res.partner"].create(
+            [{"name": f"K{n}", "mobile": f"+86138001{n:05d}"} for n in range(25)]
+        )
+        self.assertEqual(len(set(partners.mapped("sms_e164"))), 25)
+        events = [
+            self.order(f"k{n}", customer={"phone": partner.sms_e164})
+            for n, partner in enumerate(partners)
+        ]
+        # written like E.164 but not a number: still parsed, and refused
+        events.append(self.order("bad", customer={"phone": "+8612345"}))
+        # an unknown number in E.164 is parsed and becomes a new contact
+        events.append(self.order("new", customer={"phone": "+8613900139001"}))
+        results = self.ingest(*events)
+        self.assertEqual([r["status"] for r in results], ["created"] * 25 + ["rejected", "created"])
+        self.assertEqual(results[25]["code"], "invalid_phone")
+        matched = self.Event.browse([r["id"] for r in results[:25]]).mapped("partner_id")
+        self.assertEqual(matched, partners)
+        self.assertEqual(self.Event.browse(results[26]["id"]).partner_id.sms_e164, "+8613900139001")
+
     def test_unknown_customer_becomes_a_contact_without_consent(self):
         result = self.ingest(
             self.order(customer={"phone": "+86 139 0013 9000", "name": "李娜", "lang": "zh_CN"})
@@ -367,6 +387,32 @@ class TestAttribution(SmsMarketingCommon):
         self.assertEqual(results[0]["status"], "created")
         self.ingest(self.order("1", NOW - timedelta(hours=3), amount=100))
         self.assertEqual(trace.revenue, 60.0)
+
+    def test_order_and_its_refunds_in_one_batch_in_any_order(self):
+        trace = self.trace(self.campaign_a, NOW - timedelta(days=1), NOW - timedelta(days=1))
+        refund = {
+            "type": "refund",
+            "refers_to": "1",
+            "currency": self.cur,
+            "occurred_at": (NOW - timedelta(hours=1)).isoformat(),
+        }
+        # a refund sent before its order in the batch, one after it, a payment without
+        # customer: each finds the order inserted by the same request
+        results = self.ingest(
+            refund | {"external_id": "r1", "amount": 10, "customer": {"phone": "+8613800138000"}},
+            self.order("1", NOW - timedelta(hours=3), amount=100),
+            refund | {"external_id": "r2", "amount": 25},
+            {"type": "order_paid", "external_id": "p1", "refers_to": "1"},
+        )
+        self.assertEqual([r["status"] for r in results], ["created"] * 4)
+        r1, order, r2, paid = self.Event.browse([r["id"] for r in results])
+        self.assertEqual((r1.refers_event_id, r2.refers_event_id), (order, order))
+        self.assertEqual((r1.trace_id, r2.trace_id, order.trace_id), (trace, trace, trace))
+        self.assertEqual(paid.refers_event_id, order)
+        self.assertFalse(paid.trace_id)
+        self.assertEqual((paid.revenue, paid.amount), (0.0, 100.0))
+        self.assertEqual(trace.revenue, 65.0)
+        self.assertEqual(trace.converted_at, NOW - timedelta(hours=3))
 
     def test_refund_without_customer_or_known_order_is_rejected(self):
         result = self.ingest({"type": "refund", "external_id": "r9", "refers_to": "404"})[0]
