@@ -282,7 +282,7 @@ def order(external_id, phone, n, currency, occurred_at):
 def insert_history(env, count, partner_ids, currency_id):
     """``count`` past events of the contacts, set-based, each row written once: per 20
     events 8 orders, 6 payments and 1 refund referring to an order of the same customer
-    (``refers_event_id`` set, as ``_attribute`` leaves them), 2 carts, 1 abandoned cart, 1
+    (``refers_event_id`` set, as ``_link_references`` leaves them), 2 carts, 1 abandoned cart, 1
     product view, 1 signup; external ids ``H0000001``..., dated over the last two years.
     Then what autovacuum would do to such a table (``VACUUM ANALYZE``), so that it does
     not run during the measurement."""

@@ -705,8 +705,8 @@ class SmsMarketingEvent(models.Model):
     @api.model
     def _attribution_trace_filter(self, alias):
         """SQL condition on the traces an order can be credited to (``alias`` is the trace
-        table's alias): marketing messages of campaigns, test sends left out. Automation
-        extends it with its flows' messages."""
+        table's alias): messages of campaigns, test sends left out. A flow's messages
+        count too: each of its steps sends through a campaign of its own."""
         return SQL(
             "%(t)s.campaign_id IS NOT NULL AND NOT COALESCE(%(t)s.is_test, false)",
             t=SQL.identifier(alias),

@@ -22,7 +22,7 @@ class SaleOrder(models.Model):
     ``partner_id``, so no matching by number or email is needed):
 
     * a confirmation is an ``order`` event (amount, currency, UTM campaign, product lines),
-      whose revenue is credited to the SMS the customer last clicked (see ``_attribute``);
+      whose revenue is credited to the SMS the customer last clicked (see ``_attribution_sql``);
     * the moment its last invoice is paid, an ``order_paid`` event;
     * the cancellation of a confirmed order, a ``refund`` of the whole order: the revenue
       credited to the SMS is taken back.
