@@ -172,6 +172,9 @@ class SmsMarketingEvent(models.Model):
              WHERE refers_to IS NOT NULL;
             CREATE INDEX IF NOT EXISTS sms_marketing_event_partner_type_idx
                 ON sms_marketing_event (partner_id, type, occurred_at);
+            CREATE INDEX IF NOT EXISTS sms_marketing_event_unlinked_idx
+                ON sms_marketing_event (id)
+             WHERE refers_to IS NOT NULL AND refers_event_id IS NULL;
             DROP INDEX IF EXISTS sms_marketing_event__company_id_index;
             DROP INDEX IF EXISTS sms_marketing_event__partner_id_index;
             """
@@ -985,6 +988,32 @@ class SmsMarketingEvent(models.Model):
             )
         )
         self.env["res.partner"].invalidate_model(["sms_cart_url", "sms_cart_at"])
+
+    def _cron_link_references(self, limit=10000):
+        """Refunds and payments still without their order, whose order is here now: linked,
+        and their SMS credited again. Ingestion links them as they come, in both arrival
+        orders; this catches a refund and its order received at the same moment by two
+        requests, neither of which can see the other's uncommitted event. Only the events
+        left unlinked are read (a partial index holds just those)."""
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT r.id FROM sms_marketing_event r
+                 WHERE r.refers_to IS NOT NULL AND r.refers_event_id IS NULL
+                   AND EXISTS (SELECT 1 FROM sms_marketing_event o
+                                WHERE o.company_id = r.company_id AND o.source = r.source
+                                  AND o.external_id = r.refers_to AND o.type = 'order')
+              ORDER BY r.id
+                 LIMIT %s
+                """,
+                limit,
+            )
+        )
+        referring_ids = [row[0] for row in self.env.cr.fetchall()]
+        if referring_ids:
+            self._credit_traces(self._link_references(referring_ids, []))
+        _logger.info("SMS events: %s late references linked", len(referring_ids))
+        return len(referring_ids)
 
     def _cron_purge_payloads(self):
         """Empty the payloads (order lines, data) of events older than their company's

@@ -414,6 +414,50 @@ class TestAttribution(SmsMarketingCommon):
         self.assertEqual(trace.revenue, 65.0)
         self.assertEqual(trace.converted_at, NOW - timedelta(hours=3))
 
+    def test_refund_and_order_received_at_once_are_linked_by_the_cron(self):
+        trace = self.trace(self.campaign_a, NOW - timedelta(days=1), NOW - timedelta(days=1))
+        refund = self.event(
+            self.ingest(
+                {
+                    "type": "refund",
+                    "external_id": "r1",
+                    "refers_to": "1",
+                    "amount": 40,
+                    "currency": self.cur,
+                    "customer": {"phone": self.partner_cn.sms_e164},
+                }
+            )[0]
+        )
+        # the order, inserted by a request that could not see the refund (both were
+        # being received at the same moment): nothing linked it
+        self.env.flush_all()
+        self.cr.execute(
+            SQL(
+                """
+                INSERT INTO sms_marketing_event (company_id, partner_id, type, occurred_at,
+                       amount, currency_id, amount_company, revenue, source, external_id,
+                       trace_id, attribution)
+                VALUES (%s, %s, 'order', %s, 100, %s, 100, 100, 'api', '1', %s, 'last_click')
+             RETURNING id
+                """,
+                self.company.id,
+                self.partner_cn.id,
+                NOW - timedelta(hours=3),
+                self.company.currency_id.id,
+                trace.id,
+            )
+        )
+        order = self.Event.browse(self.cr.fetchone()[0])
+        self.Event._credit_traces({trace.id})
+        self.assertEqual(trace.revenue, 100.0)
+        self.assertFalse(refund.refers_event_id)
+        self.assertGreaterEqual(self.Event._cron_link_references(), 1)
+        self.assertEqual(refund.refers_event_id, order)
+        self.assertEqual(refund.trace_id, trace)
+        self.assertEqual(trace.revenue, 60.0)
+        # done once: nothing left to link, an unknown order's refund waits
+        self.assertEqual(self.Event._cron_link_references(), 0)
+
     def test_refund_without_customer_or_known_order_is_rejected(self):
         result = self.ingest({"type": "refund", "external_id": "r9", "refers_to": "404"})[0]
         self.assertEqual(result["code"], "unknown_order")
