@@ -308,7 +308,7 @@ class SmsMarketingEvent(models.Model):
             else:
                 first_of[key] = index
         # already received (a retry): answered without touching anything
-        existing = self._existing_ids(company, source, [e.external_id for e in parsed.values()])
+        existing, awaited = self._lookup(company, source, parsed.values())
         for index, event in list(parsed.items()):
             if event.external_id in existing:
                 results[index] = {
@@ -335,7 +335,8 @@ class SmsMarketingEvent(models.Model):
                     (event, partners[index], created[event.external_id])
                     for index, event in parsed.items()
                     if created[event.external_id][1]
-                ]
+                ],
+                awaited,
             )
         for index, first in repeats.items():
             result = dict(results[first])
@@ -353,6 +354,39 @@ class SmsMarketingEvent(models.Model):
             "field": field,
             "message": self._error_message(code, field),
         }
+
+    def _lookup(self, company, source, events):
+        """What is already known of ``events`` (parsed events), in one statement:
+        ``({external id: id} of those already received, {external ids of their orders
+        that refunds or payments received earlier are waiting for})."""
+        if not events:
+            return {}, set()
+        external_ids = [event.external_id for event in events]
+        orders = [event.external_id for event in events if event.type == "order"]
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT external_id, id FROM sms_marketing_event
+                 WHERE company_id = %(company)s AND source = %(source)s
+                   AND external_id = ANY(%(ids)s::varchar[])
+                 UNION ALL
+                SELECT DISTINCT refers_to, NULL::int FROM sms_marketing_event
+                 WHERE company_id = %(company)s AND source = %(source)s
+                   AND refers_to = ANY(%(orders)s::varchar[]) AND refers_event_id IS NULL
+                """,
+                company=company.id,
+                source=source,
+                ids=_array_literal(external_ids),
+                orders=_array_literal(orders),
+            )
+        )
+        existing, awaited = {}, set()
+        for external_id, event_id in self.env.cr.fetchall():
+            if event_id is None:
+                awaited.add(external_id)
+            else:
+                existing[external_id] = event_id
+        return existing, awaited
 
     def _existing_ids(self, company, source, external_ids):
         if not external_ids:
@@ -764,14 +798,15 @@ class SmsMarketingEvent(models.Model):
         )
 
     @api.model
-    def _after_insert(self, new_events):
+    def _after_insert(self, new_events, awaited=frozenset()):
         """What follows the insert of ``new_events`` (``(ParsedEvent, partner id, (id,
         created, trace id))`` of the events created now), in a few statements whatever
         their number, each skipped when the batch has nothing for it:
 
-        1. refunds and payments find the order they refer to, and orders the refunds
-           received before them (a refund without an amount takes back the whole order,
-           and takes its order's SMS);
+        1. refunds and payments find the order they refer to, and the orders of
+           ``awaited`` (external ids) the refunds and payments received before them (a
+           refund without an amount takes back the whole order, and takes its order's
+           SMS);
         2. the contacts' open cart link, last order and last product view;
         3. the flows these events end (goals), wake (branches waiting for an order) or
            start;
@@ -791,7 +826,8 @@ class SmsMarketingEvent(models.Model):
             if event.refers_to:
                 referring.append(event_id)
             if event.type == "order":
-                order_ids.append(event_id)
+                if event.external_id in awaited:
+                    order_ids.append(event_id)
                 if partner_id:
                     orders[partner_id] = max(
                         orders.get(partner_id, event.occurred_at), event.occurred_at
