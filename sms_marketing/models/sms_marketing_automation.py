@@ -9,12 +9,17 @@ engine is in ``sms_marketing_automation_run.py``.
 
 from markupsafe import Markup
 
-from odoo import api, fields, models
+from odoo import api, fields, models, tools
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL
 
 from ..core import events as core_events
 from .sms_marketing_trace import MESSAGE_CLASSES
+
+#: Fields of flows and steps that decide which customer events the flows react to
+#: (a change clears ``_event_listeners``).
+EVENT_LISTENER_FIELDS = {"active", "state", "trigger", "trigger_event_type", "goal_event_type"}
+STEP_LISTENER_FIELDS = {"active", "automation_id", "step_type", "condition"}
 
 TRIGGERS = [
     ("contact_created", "Contact created"),
@@ -191,12 +196,16 @@ class SmsMarketingAutomation(models.Model):
         for vals in vals_list:
             if vals.get("message_class") == "transactional":
                 self._check_manager()
-        return super().create(vals_list)
+        flows = super().create(vals_list)
+        self.env.registry.clear_cache()  # _event_listeners
+        return flows
 
     def write(self, vals):
         if vals.get("message_class") == "transactional":
             self._check_manager()
         result = super().write(vals)
+        if EVENT_LISTENER_FIELDS & vals.keys():
+            self.env.registry.clear_cache()  # _event_listeners
         if {"message_class", "gateway_id", "name", "company_id", "coupon_code"} & vals.keys():
             self.step_ids._sync_campaign()
         if {"trigger", "trigger_segment_id"} & vals.keys():
@@ -206,6 +215,39 @@ class SmsMarketingAutomation(models.Model):
             ).unlink()
             self.last_scan_at = False
         return result
+
+    def unlink(self):
+        result = super().unlink()
+        self.env.registry.clear_cache()  # _event_listeners
+        return result
+
+    @api.model
+    @tools.ormcache()
+    def _event_listeners(self):
+        """What the flows of every company listen to in customer events, as
+        ``(goal event types, whether a branch waits for an order, trigger event types)``
+        of the flows that can react: read on each batch of events, so cached in each
+        worker, and cleared (in every worker) when a flow or a step changes."""
+        self.flush_model(list(EVENT_LISTENER_FIELDS))
+        self.env["sms.marketing.automation.step"].flush_model(list(STEP_LISTENER_FIELDS))
+        self.env.cr.execute(
+            """
+            SELECT (SELECT array_agg(DISTINCT goal_event_type)
+                      FROM sms_marketing_automation
+                     WHERE active AND state IN ('running', 'paused')
+                       AND goal_event_type IS NOT NULL),
+                   EXISTS (SELECT 1 FROM sms_marketing_automation_step s
+                             JOIN sms_marketing_automation a ON a.id = s.automation_id
+                            WHERE s.active AND s.step_type = 'branch'
+                              AND s.condition = 'ordered' AND a.active
+                              AND a.state IN ('running', 'paused')),
+                   (SELECT array_agg(DISTINCT trigger_event_type)
+                      FROM sms_marketing_automation
+                     WHERE active AND state = 'running' AND trigger = 'event')
+            """
+        )
+        goals, ordered, triggers = self.env.cr.fetchone()
+        return frozenset(goals or ()), bool(ordered), frozenset(triggers or ())
 
     def _check_manager(self):
         if not self.env.user.has_group("sms_marketing.group_sms_marketing_manager"):
@@ -641,12 +683,15 @@ class SmsMarketingAutomationStep(models.Model):
     def create(self, vals_list):
         steps = super().create(vals_list)
         steps._sync_campaign()
+        self.env.registry.clear_cache()  # the flows' _event_listeners
         return steps
 
     def write(self, vals):
         result = super().write(vals)
         if {"body", "step_type", "name", "active"} & vals.keys():
             self._sync_campaign()
+        if STEP_LISTENER_FIELDS & vals.keys():
+            self.env.registry.clear_cache()  # the flows' _event_listeners
         return result
 
     def _sync_campaign(self):
@@ -695,7 +740,9 @@ class SmsMarketingAutomationStep(models.Model):
         kept.write({"active": False})
         (kept | self.child_ids).filtered("active").write({"active": False})
         # the hidden campaigns of the others go with them (cascade)
-        return super(SmsMarketingAutomationStep, self - kept).unlink()
+        result = super(SmsMarketingAutomationStep, self - kept).unlink()
+        self.env.registry.clear_cache()  # the flows' _event_listeners
+        return result
 
     child_ids = fields.One2many("sms.marketing.automation.step", "parent_id")
 

@@ -435,43 +435,18 @@ class SmsMarketingAutomation(models.Model):
     def _on_events(self, event_ids, types, order_partner_ids):
         """New customer events ``event_ids`` (of ``types``; ``order_partner_ids``, the
         contacts who ordered): goals first (an order ends the enrollments it is the goal
-        of), then the branches waiting for an order, then the flows they trigger. One
-        statement tells which of the three has a flow concerned: with none, as for most
-        batches, that is all the flows cost."""
+        of), then the branches waiting for an order, then the flows they trigger. The
+        flows' listeners, cached in each worker (:meth:`_event_listeners`), tell which of
+        the three concerns these events: with none, as for most batches, the flows cost
+        no statement at all."""
         if not event_ids:
             return
-        self.env["sms.marketing.automation"].flush_model(
-            ["active", "state", "trigger", "trigger_event_type", "goal_event_type"]
-        )
-        self.env["sms.marketing.automation.step"].flush_model(
-            ["active", "automation_id", "step_type", "condition"]
-        )
-        self.env.cr.execute(
-            SQL(
-                """
-                SELECT EXISTS (SELECT 1 FROM sms_marketing_automation
-                                WHERE active AND state IN ('running', 'paused')
-                                  AND goal_event_type = ANY(%(types)s)),
-                       %(ordered)s AND EXISTS (
-                           SELECT 1 FROM sms_marketing_automation_step s
-                             JOIN sms_marketing_automation a ON a.id = s.automation_id
-                            WHERE s.active AND s.step_type = 'branch'
-                              AND s.condition = 'ordered' AND a.active
-                              AND a.state IN ('running', 'paused')),
-                       EXISTS (SELECT 1 FROM sms_marketing_automation
-                                WHERE active AND state = 'running' AND trigger = 'event'
-                                  AND trigger_event_type = ANY(%(types)s))
-                """,
-                types=sorted(types),
-                ordered=bool(order_partner_ids),
-            )
-        )
-        goals, ordered, triggered = self.env.cr.fetchone()
-        if goals:
+        goals, ordered, triggers = self._event_listeners()
+        if goals & types:
             self._reach_goals(event_ids)
-        if ordered:
+        if ordered and order_partner_ids:
             self._wake(sorted(order_partner_ids), ["ordered"])
-        if not triggered:
+        if not triggers & types:
             return
         for flow in self._running("event"):
             conditions = [

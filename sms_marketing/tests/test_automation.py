@@ -245,6 +245,19 @@ class TestAutomationTriggers(AutomationCommon):
         )
         self.assertEqual(len(flow.enrollment_ids), 1)
 
+    def test_events_reach_a_flow_started_after_the_listeners_were_read(self):
+        # the flows' listeners are cached per worker: starting or pausing a flow clears them
+        self.event(self.bob, amount=80)
+        self.assertNotIn("order", self.Flow._event_listeners()[2])
+        flow = self.make_flow([{"step_type": "exit"}], trigger="event", trigger_event_type="order")
+        self.assertIn("order", self.Flow._event_listeners()[2])
+        self.event(self.ann, amount=80)
+        self.assertEqual(flow.enrollment_ids.partner_id, self.ann)
+        flow.action_pause()
+        self.assertNotIn("order", self.Flow._event_listeners()[2])
+        self.event(self.cid, amount=80)
+        self.assertEqual(flow.enrollment_ids.partner_id, self.ann)
+
     def test_custom_event_trigger_matches_its_name(self):
         flow = self.make_flow(
             [{"step_type": "exit"}],
