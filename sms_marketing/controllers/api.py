@@ -18,13 +18,6 @@ PREFIX = "/sms_marketing/api/v1"
 #: Largest request body accepted (a batch of 1,000 orders with lines is about 1 MB).
 MAX_BODY = 5 * 1024 * 1024
 MAX_BATCH = 1000
-#: The company fields the endpoints read (fetched alone: a company has a hundred more).
-COMPANY_FIELDS = [
-    "currency_id",
-    "sms_default_country_id",
-    "sms_attribution_click_days",
-    "sms_attribution_view_days",
-]
 _BEARER_RE = re.compile(r"^bearer\s+(\S+)$", re.IGNORECASE)
 
 
@@ -131,7 +124,8 @@ class SmsMarketingApi(http.Controller):
 
     def _company(self, env, company_id):
         """The company of the request: ``X-Company-Id`` when given (one of the user's),
-        else the user's current one; only the fields the endpoints read are fetched."""
+        else the user's current one (what receiving events reads of it is cached:
+        ``res.company._sms_marketing_event_settings``)."""
         wanted = request.httprequest.headers.get("X-Company-Id")
         if wanted:
             company = (
@@ -145,8 +139,6 @@ class SmsMarketingApi(http.Controller):
                 )
         else:
             company = env["res.company"].browse(company_id)
-        company.fetch(COMPANY_FIELDS)
-        company.currency_id.fetch(["name", "rounding", "decimal_places"])
         return company
 
     def _rate_limit(self, env, token):

@@ -1,4 +1,6 @@
-from odoo import api, fields, models
+from collections import namedtuple
+
+from odoo import api, fields, models, tools
 from odoo.exceptions import AccessError, ValidationError
 
 # Texts every new company starts with; administrators edit them per language afterwards.
@@ -35,6 +37,29 @@ SMS_POLICY_FIELDS = frozenset(
         "sms_locale_ids",
     }
 )
+
+
+#: What :meth:`ResCompany._sms_marketing_event_settings` holds of a company.
+EventSettings = namedtuple(
+    "EventSettings",
+    "currency_id currency_name rounding country_code click_days view_days",
+)
+#: The company fields it reads (a change clears it).
+EVENT_SETTINGS_FIELDS = {
+    "currency_id",
+    "sms_default_country_id",
+    "sms_attribution_click_days",
+    "sms_attribution_view_days",
+}
+
+
+class ResCurrency(models.Model):
+    _inherit = "res.currency"
+
+    def write(self, vals):
+        if {"name", "rounding"} & vals.keys():
+            self.env.registry.clear_cache()  # res.company._sms_marketing_event_settings
+        return super().write(vals)
 
 
 class ResCompany(models.Model):
@@ -160,6 +185,8 @@ class ResCompany(models.Model):
         return companies
 
     def write(self, vals):
+        if EVENT_SETTINGS_FIELDS & vals.keys():
+            self.env.registry.clear_cache()  # _sms_marketing_event_settings
         if (
             vals
             and not self.env.su
@@ -176,6 +203,23 @@ class ResCompany(models.Model):
                 )
             return super(ResCompany, self.sudo()).write(vals)
         return super().write(vals)
+
+    @api.model
+    @tools.ormcache("company_id")
+    def _sms_marketing_event_settings(self, company_id):
+        """What receiving customer events reads of a company, cached in each worker (an
+        API request would otherwise spend more on reading the company and its currency
+        than on a single event); cleared when one of these fields, or the currency's name
+        or rounding, changes."""
+        company = self.sudo().browse(company_id)
+        return EventSettings(
+            currency_id=company.currency_id.id,
+            currency_name=company.currency_id.name,
+            rounding=company.currency_id.rounding,
+            country_code=company.sms_default_country_id.code or None,
+            click_days=company.sms_attribution_click_days or 7,
+            view_days=company.sms_attribution_view_days or 0,
+        )
 
     def _sms_marketing_ensure_locales(self):
         """Create the default texts (English, Simplified Chinese) where missing."""

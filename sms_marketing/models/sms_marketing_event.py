@@ -4,7 +4,7 @@ from collections import defaultdict
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import SQL, email_normalize
+from odoo.tools import SQL, email_normalize, float_round
 
 from ..core import events as core_events
 from ..core import phone as core_phone
@@ -282,8 +282,11 @@ class SmsMarketingEvent(models.Model):
         # unknown currencies
         codes = {event.currency for event in parsed.values() if event.currency}
         currencies = {}
-        if codes == {company.currency_id.name}:  # a shop selling in the company's currency
-            currencies[company.currency_id.name] = company.currency_id
+        settings = company._sms_marketing_event_settings(company.id)
+        if codes == {settings.currency_name}:  # a shop selling in the company's currency
+            currencies[settings.currency_name] = self.env["res.currency"].browse(
+                settings.currency_id
+            )
         elif codes:
             for currency in (
                 self.env["res.currency"]
@@ -407,7 +410,7 @@ class SmsMarketingEvent(models.Model):
         email, among the company's contacts and shared ones; unknown customers are created
         (without consent). Consent carried by events goes to the ledger. Invalid phone
         numbers reject their event (set in ``results``)."""
-        default_region = company.sms_default_country_id.code
+        default_region = company._sms_marketing_event_settings(company.id).country_code
         phones, emails, refs = {}, {}, {}
         found = {}
         orphans = {}  # refunds and payments without a customer: their order's
@@ -663,7 +666,8 @@ class SmsMarketingEvent(models.Model):
         on each other in the same order (never a deadlock) and one of them wins each row."""
         columns = {name: [] for name in INSERT_COLUMNS}
         rates = {}
-        company_currency = company.currency_id
+        settings = company._sms_marketing_event_settings(company.id)
+        company_currency = self.env["res.currency"].browse(settings.currency_id)
         for index in sorted(parsed, key=lambda i: parsed[i].external_id):
             event = parsed[index]
             currency = currencies.get(event.currency)
@@ -674,7 +678,9 @@ class SmsMarketingEvent(models.Model):
                     rates[key] = currency._convert(
                         1.0, company_currency, company, key[1], round=False
                     )
-                amount_company = company_currency.round(event.amount * rates[key])
+                amount_company = float_round(
+                    event.amount * rates[key], precision_rounding=settings.rounding
+                )
             revenue = 0.0
             if event.type == "order":
                 revenue = amount_company or 0.0
@@ -758,8 +764,8 @@ class SmsMarketingEvent(models.Model):
         turned off); other companies' SMS and SMS after the order never count. Other
         events get nothing. Computed as the row is inserted: an order is written once,
         never updated afterwards for its attribution."""
-        click_days = company.sms_attribution_click_days or 7
-        view_days = company.sms_attribution_view_days or 0
+        settings = company._sms_marketing_event_settings(company.id)
+        click_days, view_days = settings.click_days, settings.view_days
         return SQL(
             """
             LEFT JOIN LATERAL (

@@ -319,9 +319,11 @@ class TestAttribution(SmsMarketingCommon):
         self.assertEqual(event.attribution, "last_view")
 
     def test_view_through_turned_off_gives_no_credit(self):
+        trace = self.trace(self.campaign_a, NOW - timedelta(hours=5))
+        self.assertEqual(self.event(self.ingest(self.order("1", NOW))[0]).trace_id, trace)
+        # the company's windows are cached per worker: changing them applies at once
         self.company.sms_attribution_view_days = 0
-        self.trace(self.campaign_a, NOW - timedelta(hours=5))
-        event = self.event(self.ingest(self.order("1", NOW))[0])
+        event = self.event(self.ingest(self.order("2", NOW))[0])
         self.assertFalse(event.trace_id)
 
     def test_click_beats_a_more_recent_delivery(self):
