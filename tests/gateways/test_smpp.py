@@ -365,7 +365,7 @@ def test_smsc_initiated_unbind_is_answered_and_the_next_send_rebinds(scripted, c
 
     result = client.send([sms("t2")])[0]
     assert result.accepted
-    assert sequence in scripted.unbind_resps
+    assert wait_until(lambda: sequence in scripted.unbind_resps)  # read by the SMSC thread
     assert len(scripted.binds) == 2
 
 
