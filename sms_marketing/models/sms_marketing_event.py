@@ -311,7 +311,12 @@ class SmsMarketingEvent(models.Model):
             else:
                 first_of[key] = index
         # already received (a retry): answered without touching anything
-        existing, awaited = self._lookup(company, source, parsed.values())
+        existing, awaited = self._lookup(
+            company,
+            source,
+            [event.external_id for event in parsed.values()],
+            [event.external_id for event in parsed.values() if event.type == "order"],
+        )
         for index, event in list(parsed.items()):
             if event.external_id in existing:
                 results[index] = {
@@ -358,14 +363,12 @@ class SmsMarketingEvent(models.Model):
             "message": self._error_message(code, field),
         }
 
-    def _lookup(self, company, source, events):
-        """What is already known of ``events`` (parsed events), in one statement:
-        ``({external id: id} of those already received, {external ids of their orders
-        that refunds or payments received earlier are waiting for})."""
-        if not events:
+    def _lookup(self, company, source, external_ids, orders=()):
+        """What is already known of these external ids, in one statement: ``({external id:
+        id} of the events already received, {those of ``orders`` that refunds or payments
+        received earlier are waiting for})``."""
+        if not external_ids:
             return {}, set()
-        external_ids = [event.external_id for event in events]
-        orders = [event.external_id for event in events if event.type == "order"]
         self.env.cr.execute(
             SQL(
                 """
@@ -379,8 +382,8 @@ class SmsMarketingEvent(models.Model):
                 """,
                 company=company.id,
                 source=source,
-                ids=_array_literal(external_ids),
-                orders=_array_literal(orders),
+                ids=_array_literal(list(external_ids)),
+                orders=_array_literal(list(orders)),
             )
         )
         existing, awaited = {}, set()
@@ -390,20 +393,6 @@ class SmsMarketingEvent(models.Model):
             else:
                 existing[external_id] = event_id
         return existing, awaited
-
-    def _existing_ids(self, company, source, external_ids):
-        if not external_ids:
-            return {}
-        self.env.cr.execute(
-            SQL(
-                "SELECT external_id, id FROM sms_marketing_event"
-                " WHERE company_id = %s AND source = %s AND external_id = ANY(%s)",
-                company.id,
-                source,
-                external_ids,
-            )
-        )
-        return dict(self.env.cr.fetchall())
 
     def _match_partners(self, company, source, parsed, results):
         """Partner id per event index: by the sender's customer id, then E.164 number, then
@@ -737,7 +726,7 @@ class SmsMarketingEvent(models.Model):
         if lost:
             # inserted by a concurrent request since we looked: the same event, answered
             # as a duplicate
-            for external_id, event_id in self._existing_ids(company, source, lost).items():
+            for external_id, event_id in self._lookup(company, source, lost)[0].items():
                 created[external_id] = (event_id, False, None)
         return created
 
@@ -844,7 +833,7 @@ class SmsMarketingEvent(models.Model):
                 cart_ids.append(event_id)
         trace_ids |= self._link_references(referring, order_ids)
         self._track_carts(cart_ids, orders)
-        self.env["sms.marketing.partner.activity"]._record_events(orders, views)
+        self.env["sms.marketing.partner.activity"]._record(last_order_at=orders, last_view_at=views)
         self.env["sms.marketing.automation"]._on_events(
             [ids[0] for _event, _partner, ids in new_events], types, list(orders)
         )
@@ -857,35 +846,20 @@ class SmsMarketingEvent(models.Model):
         statement (a union of two index lookups, where one condition with an OR would
         scan every event). A refund takes its order's amount when it has none, and its
         order's SMS. Returns the SMS whose revenue changed."""
-        pairs = []
-        if referring_ids:
-            pairs.append(
-                SQL(
-                    """
-                    SELECT r.id AS referring_id, o.id AS order_id
-                      FROM sms_marketing_event r
-                      JOIN sms_marketing_event o
-                        ON o.company_id = r.company_id AND o.source = r.source
-                       AND o.external_id = r.refers_to AND o.type = 'order'
-                     WHERE r.id = ANY(%s::int[]) AND r.refers_event_id IS NULL
-                    """,
-                    _int_array(referring_ids),
-                )
-            )
-        if order_ids:
-            pairs.append(
-                SQL(
-                    """
-                    SELECT r.id AS referring_id, o.id AS order_id
-                      FROM sms_marketing_event o
-                      JOIN sms_marketing_event r
-                        ON r.company_id = o.company_id AND r.source = o.source
-                       AND r.refers_to = o.external_id AND r.refers_to IS NOT NULL
-                     WHERE o.id = ANY(%s::int[]) AND r.refers_event_id IS NULL
-                    """,
-                    _int_array(order_ids),
-                )
-            )
+        pair = """
+            SELECT r.id AS referring_id, o.id AS order_id
+              FROM sms_marketing_event r
+              JOIN sms_marketing_event o
+                ON o.company_id = r.company_id AND o.source = r.source
+               AND o.external_id = r.refers_to AND o.type = 'order'
+             WHERE r.refers_to IS NOT NULL AND r.refers_event_id IS NULL
+               AND %s.id = ANY(%s::int[])
+        """
+        pairs = [
+            SQL(pair, SQL.identifier(side), _int_array(ids))
+            for side, ids in (("r", referring_ids), ("o", order_ids))
+            if ids
+        ]
         if not pairs:
             return set()
         self.env.cr.execute(

@@ -5,6 +5,9 @@ from odoo.tools import SQL
 
 from .sms_marketing_dispatcher import _array_literal, _int_array
 
+#: The moments :meth:`SmsMarketingPartnerActivity._record` keeps (the latest wins).
+RECORDED_COLUMNS = frozenset({"last_order_at", "last_click_at", "last_view_at"})
+
 #: RFM groups, from the recency (R), frequency (F) and monetary (M) quintiles (5 best).
 RFM_GROUPS = [
     ("champions", "Champions"),
@@ -314,60 +317,44 @@ class SmsMarketingPartnerActivity(models.Model):
         return dict(self.env.cr.fetchall())
 
     @api.model
-    def _record_events(self, orders, views):
-        """Keep the latest order and product view of new events on their contacts
-        (``orders`` and ``views``: ``{partner id: latest moment}``), in one statement (rows
-        written in contact order, as :meth:`_record`)."""
-        partners = sorted(set(orders) | set(views))
-        if not partners:
-            return
-        self.env.cr.execute(
-            SQL(
-                """
-                INSERT INTO sms_marketing_partner_activity (partner_id, last_order_at, last_view_at)
-                SELECT * FROM unnest(%(partners)s::int[], %(orders)s::timestamp[],
-                                     %(views)s::timestamp[])
-                    ON CONFLICT (partner_id) DO UPDATE
-                   SET last_order_at = GREATEST(sms_marketing_partner_activity.last_order_at,
-                                                EXCLUDED.last_order_at),
-                       last_view_at = GREATEST(sms_marketing_partner_activity.last_view_at,
-                                               EXCLUDED.last_view_at)
-                """,
-                partners=_int_array(partners),
-                orders=_array_literal([orders.get(p) for p in partners]),
-                views=_array_literal([views.get(p) for p in partners]),
-            )
-        )
-        self.invalidate_model(["last_order_at", "last_view_at"])
-        self.env["res.partner"].browse(partners).invalidate_recordset(
-            ["sms_last_order_at", "sms_activity_id"]
-        )
-
-    def _record(self, column, moments):
-        """Keep the latest of ``moments`` (``{partner id: datetime}``) in ``column``
-        (``last_order_at`` or ``last_click_at``), in one statement; rows are written in
-        contact order, the one order every writer uses (two requests never deadlock)."""
+    def _record(self, **moments):
+        """Keep the latest moments of contacts, per column (``last_order_at``,
+        ``last_click_at``, ``last_view_at``; each ``{partner id: datetime}``), in one
+        statement whatever the columns; rows are written in contact order, the one order
+        every writer uses (two requests never deadlock)."""
+        moments = {column: values for column, values in moments.items() if values}
         if not moments:
             return
-        if column not in ("last_order_at", "last_click_at", "last_view_at"):
-            raise ValueError(column)
-        partners = sorted(moments)
+        if not moments.keys() <= RECORDED_COLUMNS:
+            raise ValueError(sorted(moments.keys() - RECORDED_COLUMNS))
+        columns = sorted(moments)
+        partners = sorted(set().union(*moments.values()))
         self.env.cr.execute(
             SQL(
                 """
-                INSERT INTO sms_marketing_partner_activity (partner_id, %(column)s)
-                SELECT p, m FROM unnest(%(partners)s::int[], %(moments)s::timestamp[]) a(p, m)
-              ORDER BY p
-                    ON CONFLICT (partner_id) DO UPDATE
-                   SET %(column)s = GREATEST(sms_marketing_partner_activity.%(column)s,
-                                             EXCLUDED.%(column)s)
+                INSERT INTO sms_marketing_partner_activity (partner_id, %(columns)s)
+                SELECT * FROM unnest(%(partners)s::int[], %(arrays)s)
+                    ON CONFLICT (partner_id) DO UPDATE SET %(latest)s
                 """,
-                column=SQL.identifier(column),
+                columns=SQL(", ").join(SQL.identifier(column) for column in columns),
                 partners=_int_array(partners),
-                moments=_array_literal([moments[p] for p in partners]),
+                arrays=SQL(", ").join(
+                    SQL(
+                        "%s::timestamp[]",
+                        _array_literal([moments[column].get(p) for p in partners]),
+                    )
+                    for column in columns
+                ),
+                latest=SQL(", ").join(
+                    SQL(
+                        "%(c)s = GREATEST(sms_marketing_partner_activity.%(c)s, EXCLUDED.%(c)s)",
+                        c=SQL.identifier(column),
+                    )
+                    for column in columns
+                ),
             )
         )
-        self.invalidate_model([column])
+        self.invalidate_model(columns)
         self.env["res.partner"].browse(partners).invalidate_recordset(
-            ["sms_last_order_at", "sms_last_click_at"]
+            ["sms_activity_id", "sms_last_order_at", "sms_last_click_at"]
         )

@@ -240,7 +240,7 @@ class SmsMarketingTrace(models.Model):
         self.invalidate_recordset(["clicked_at", "last_clicked_at"])
         if self.partner_id:
             self.env["sms.marketing.partner.activity"]._record(
-                "last_click_at", {self.partner_id.id: fields.Datetime.now()}
+                last_click_at={self.partner_id.id: fields.Datetime.now()}
             )
         if self.automation_enrollment_id:
             self.env["sms.marketing.automation"]._wake(self.partner_id.ids, ["clicked"])

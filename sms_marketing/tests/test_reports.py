@@ -248,7 +248,7 @@ class TestCopyAssistantAndBestTime(ReportsCommon):
         Activity = self.env["sms.marketing.partner.activity"]
         self.ann.tz = "Asia/Shanghai"
         self.bob.tz = "Asia/Shanghai"
-        Activity._record("last_click_at", {self.ann.id: self.env.cr.now()})
+        Activity._record(last_click_at={self.ann.id: self.env.cr.now()})
         Activity.search([("partner_id", "=", self.ann.id)]).write({"best_hour": 19})
         self.env["ir.config_parameter"].set_param("sms_marketing.best_hours", '{"*": 10}')
         self.company.write(
