@@ -266,6 +266,16 @@ class TestAttribution(SmsMarketingCommon):
             "customer": {"phone": self.partner_cn.sms_e164},
         } | values
 
+    def refund(self, external_id, amount=None, customer=True, **values):
+        """A refund of order "1" (of the whole order without ``amount``); ``customer``
+        False sends it without one (its order's)."""
+        refund = {"type": "refund", "external_id": external_id, "refers_to": "1"} | values
+        if amount is not None:
+            refund.update(amount=amount, currency=self.cur)
+        if customer:
+            refund["customer"] = {"phone": self.partner_cn.sms_e164}
+        return refund
+
     def ingest(self, *events):
         return self.Event._ingest(list(events), "api", now=NOW)
 
@@ -357,53 +367,34 @@ class TestAttribution(SmsMarketingCommon):
         trace = self.trace(self.campaign_a, NOW - timedelta(days=1), NOW - timedelta(days=1))
         self.ingest(self.order("1", NOW - timedelta(hours=3), amount=100))
         self.ingest(
-            {
-                "type": "refund",
-                "external_id": "r1",
-                "refers_to": "1",
-                "amount": 30,
-                "currency": self.cur,
-                "occurred_at": (NOW - timedelta(hours=2)).isoformat(),
-            }
+            self.refund(
+                "r1", amount=30, customer=False, occurred_at=(NOW - timedelta(hours=2)).isoformat()
+            )
         )
         self.assertEqual(trace.revenue, 70.0)
         refund = self.Event.search([("external_id", "=", "r1")])
         self.assertEqual(refund.trace_id, trace)
         self.assertEqual(refund.partner_id, self.partner_cn)
-        self.ingest({"type": "refund", "external_id": "r2", "refers_to": "1"})
+        self.ingest(self.refund("r2", customer=False))
         # a refund without amount takes back the whole order
         self.assertEqual(trace.revenue, -30.0)
 
     def test_refund_received_before_its_order_applies_when_the_order_comes(self):
         trace = self.trace(self.campaign_a, NOW - timedelta(days=1), NOW - timedelta(days=1))
-        results = self.ingest(
-            {
-                "type": "refund",
-                "external_id": "r1",
-                "refers_to": "1",
-                "amount": 40,
-                "currency": self.cur,
-                "customer": {"phone": self.partner_cn.sms_e164},
-            }
-        )
+        results = self.ingest(self.refund("r1", amount=40))
         self.assertEqual(results[0]["status"], "created")
         self.ingest(self.order("1", NOW - timedelta(hours=3), amount=100))
         self.assertEqual(trace.revenue, 60.0)
 
     def test_order_and_its_refunds_in_one_batch_in_any_order(self):
         trace = self.trace(self.campaign_a, NOW - timedelta(days=1), NOW - timedelta(days=1))
-        refund = {
-            "type": "refund",
-            "refers_to": "1",
-            "currency": self.cur,
-            "occurred_at": (NOW - timedelta(hours=1)).isoformat(),
-        }
+        at = (NOW - timedelta(hours=1)).isoformat()
         # a refund sent before its order in the batch, one after it, a payment without
         # customer: each finds the order inserted by the same request
         results = self.ingest(
-            refund | {"external_id": "r1", "amount": 10, "customer": {"phone": "+8613800138000"}},
+            self.refund("r1", amount=10, occurred_at=at),
             self.order("1", NOW - timedelta(hours=3), amount=100),
-            refund | {"external_id": "r2", "amount": 25},
+            self.refund("r2", amount=25, customer=False, occurred_at=at),
             {"type": "order_paid", "external_id": "p1", "refers_to": "1"},
         )
         self.assertEqual([r["status"] for r in results], ["created"] * 4)
@@ -418,18 +409,7 @@ class TestAttribution(SmsMarketingCommon):
 
     def test_refund_and_order_received_at_once_are_linked_by_the_cron(self):
         trace = self.trace(self.campaign_a, NOW - timedelta(days=1), NOW - timedelta(days=1))
-        refund = self.event(
-            self.ingest(
-                {
-                    "type": "refund",
-                    "external_id": "r1",
-                    "refers_to": "1",
-                    "amount": 40,
-                    "currency": self.cur,
-                    "customer": {"phone": self.partner_cn.sms_e164},
-                }
-            )[0]
-        )
+        refund = self.event(self.ingest(self.refund("r1", amount=40))[0])
         # the order, inserted by a request that could not see the refund (both were
         # being received at the same moment): nothing linked it
         self.env.flush_all()
@@ -461,7 +441,7 @@ class TestAttribution(SmsMarketingCommon):
         self.assertEqual(self.Event._cron_link_references(), 0)
 
     def test_refund_without_customer_or_known_order_is_rejected(self):
-        result = self.ingest({"type": "refund", "external_id": "r9", "refers_to": "404"})[0]
+        result = self.ingest(self.refund("r9", customer=False, refers_to="404"))[0]
         self.assertEqual(result["code"], "unknown_order")
 
     def test_late_orders_attribute_by_their_own_date(self):
